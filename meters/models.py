@@ -1,0 +1,107 @@
+"""Metering units, their OBIS channels, and the readings of each channel."""
+
+from decimal import Decimal
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Round
+
+from meters.obis import HEX_PATTERN, ObisCode, decode
+
+# Values are kWh per 15-minute interval, stored as exact decimals with 6 places (1 mWh):
+# the feed's float artefacts such as 0.17325000000000002 are stored as 0.17325.
+VALUE_MAX_DIGITS = 15
+VALUE_DECIMAL_PLACES = 6
+VALUE_QUANTUM = Decimal(1).scaleb(-VALUE_DECIMAL_PLACES)
+# Room for sums of millions of readings.
+SUM_MAX_DIGITS = 24
+
+
+def energy_sum(field: str = "value") -> Round:
+    """The sum of reading values, exact at the stored scale.
+
+    PostgreSQL adds numerics exactly. SQLite adds decimals in floating point, so the sum is
+    rounded back to the stored scale in SQL, which removes that noise.
+    """
+    output = models.DecimalField(max_digits=SUM_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES)
+    return Round(models.Sum(field), VALUE_DECIMAL_PLACES, output_field=output)
+
+
+class Unit(models.Model):
+    """A metering unit, identified by its muid."""
+
+    muid = models.UUIDField("muid", unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["muid"]
+
+    def __str__(self) -> str:
+        return str(self.muid)
+
+
+class Channel(models.Model):
+    """One OBIS code reported by a unit (a meter often has import and export).
+
+    The reading span and count are kept here by the ingest, so that listing units never
+    counts the readings table.
+    """
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="channels")
+    obis = models.CharField(
+        "OBIS code",
+        max_length=12,
+        validators=[RegexValidator(HEX_PATTERN, "A 12-digit upper-case hex OBIS code.")],
+    )
+    first_reading_at = models.DateTimeField(null=True, blank=True)
+    last_reading_at = models.DateTimeField(null=True, blank=True)
+    reading_count = models.PositiveBigIntegerField(default=0)
+    # Moves whenever an ingest changes this channel's readings; caches key on it.
+    data_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["unit", "obis"]
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "obis"], name="channel_unique_unit_obis"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit.muid} {self.code}"
+
+    @property
+    def decoded(self) -> ObisCode:
+        return decode(self.obis)
+
+    @property
+    def code(self) -> str:
+        return self.decoded.code
+
+
+class Reading(models.Model):
+    """The energy one channel measured in one 15-minute interval starting at `timestamp`."""
+
+    # The unique (channel, timestamp) index below serves lookups by channel; a separate
+    # foreign-key index would only cost space and insert time.
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="readings", db_index=False
+    )
+    timestamp = models.DateTimeField(help_text="Start of the interval (stored in UTC).")
+    value = models.DecimalField(
+        max_digits=VALUE_MAX_DIGITS,
+        decimal_places=VALUE_DECIMAL_PLACES,
+        help_text="Energy in the interval, in the channel's unit of measure (kWh).",
+    )
+    quality = models.CharField(max_length=32, help_text="As sent by the source, e.g. measured.")
+    measurement = models.CharField(max_length=32, help_text="As sent by the source, e.g. energy.")
+
+    class Meta:
+        constraints = [
+            # At most one reading per unit, OBIS code and timestamp; also the index that
+            # range queries of one channel over time use.
+            models.UniqueConstraint(
+                fields=["channel", "timestamp"], name="reading_unique_channel_timestamp"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp.isoformat()} {self.value}"

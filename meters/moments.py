@@ -1,0 +1,28 @@
+"""Parsing the points in time that users type: ISO 8601 with an offset, or a plain date."""
+
+from datetime import UTC, date, datetime, time, tzinfo
+
+
+def parse_moment(text: str, tz: tzinfo) -> datetime:
+    """An aware datetime from `2023-02-01T00:00:00+01:00`, `...Z`, or `2023-02-01`.
+
+    A plain date is midnight at the start of that day in `tz`. A date-time without an offset
+    is refused (ValueError), since it would silently mean a different instant in each zone.
+    """
+    text = text.strip()
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=tz)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset (add Z or +01:00, or give a plain date)")
+    return moment
+
+
+def format_utc(moment: datetime) -> str:
+    """`2023-02-01T00:00:00Z`: an instant in UTC, as the feed writes it."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

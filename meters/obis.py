@@ -1,0 +1,64 @@
+"""OBIS codes (IEC 62056-61): decoding the 12-digit hex keys the meter feed uses.
+
+A code has six value groups A-B:C.D.E*F. The feed writes them as six hex bytes, so
+`0100011D00FF` is 1-0:1.29.0*255. Known codes carry a description, a direction and a unit of
+measure; any other well-formed code still gets its readable form.
+"""
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+HEX_PATTERN = re.compile(r"^[0-9A-F]{12}$")
+
+
+class Direction(StrEnum):
+    IMPORT = "import"
+    EXPORT = "export"
+
+
+@dataclass(frozen=True, slots=True)
+class ObisCode:
+    hex: str
+    code: str
+    description: str
+    direction: Direction | None
+    unit_of_measure: str | None
+
+
+# hex -> (description, direction, unit of measure). Energy per measuring period (D = 29) is what
+# the feed sends today: kWh in each 15-minute interval.
+KNOWN_CODES: dict[str, tuple[str, Direction | None, str | None]] = {
+    "0100011D00FF": ("Active energy import (+A) per measuring period", Direction.IMPORT, "kWh"),
+    "0100021D00FF": ("Active energy export (-A) per measuring period", Direction.EXPORT, "kWh"),
+    "0100031D00FF": ("Reactive energy import (+R) per measuring period", Direction.IMPORT, "kvarh"),
+    "0100041D00FF": ("Reactive energy export (-R) per measuring period", Direction.EXPORT, "kvarh"),
+    "0100010800FF": ("Active energy import (+A), total register", Direction.IMPORT, "kWh"),
+    "0100020800FF": ("Active energy export (-A), total register", Direction.EXPORT, "kWh"),
+    "0100010700FF": ("Active power import (+P), instantaneous", Direction.IMPORT, "kW"),
+    "0100020700FF": ("Active power export (-P), instantaneous", Direction.EXPORT, "kW"),
+}
+
+
+def is_obis_hex(value: str) -> bool:
+    """True for a 12-digit upper-case hex OBIS key such as `0100011D00FF`."""
+    return bool(HEX_PATTERN.match(value))
+
+
+def format_obis(hex_code: str) -> str:
+    """Format a 12-digit hex OBIS key as A-B:C.D.E*F; raises ValueError for anything else."""
+    normalized = hex_code.upper()
+    if not is_obis_hex(normalized):
+        raise ValueError(f"{hex_code!r} is not a 12-digit hex OBIS code")
+    a, b, c, d, e, f = (int(normalized[i : i + 2], 16) for i in range(0, 12, 2))
+    return f"{a}-{b}:{c}.{d}.{e}*{f}"
+
+
+def decode(hex_code: str) -> ObisCode:
+    """Decode a hex OBIS key; codes outside the table get a generic description."""
+    normalized = hex_code.upper()
+    code = format_obis(normalized)
+    description, direction, unit = KNOWN_CODES.get(
+        normalized, (f"OBIS {code} (not in the table of known codes)", None, None)
+    )
+    return ObisCode(normalized, code, description, direction, unit)
