@@ -1,9 +1,9 @@
 from django.shortcuts import render
 
-from meters.models import Unit
+from meters.selectors import units_with_channels
 
 
 def home(request):
     """The landing page: the units held, with their channels and spans."""
-    units = Unit.objects.prefetch_related("channels")
+    units = units_with_channels()
     return render(request, "home.html", {"units": units})

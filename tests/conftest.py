@@ -74,3 +74,14 @@ def challenge_source(source):
 
 def challenge_records(unit: ChallengeUnit) -> list[dict]:
     return json.loads(unit.body)["data"]
+
+
+@pytest.fixture
+def challenge_data(db):
+    """Both challenge units ingested from the project's own copy of the recorded responses."""
+    from meters.ingest import ingest_location
+
+    for unit in CHALLENGE_UNITS:
+        report = ingest_location(str(unit.path))
+        assert report.ok, report.error
+    return CHALLENGE_UNITS
