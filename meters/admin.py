@@ -77,6 +77,9 @@ class UnitAdmin(admin.ModelAdmin):
 class EstimatedCountPaginator(Paginator):
     """Uses PostgreSQL's row estimate for the unfiltered table instead of COUNT(*)."""
 
+    # Below this estimate the table is small enough to count for real.
+    exact_below = 100_000
+
     @cached_property
     def count(self) -> int:
         query = self.object_list.query
@@ -87,8 +90,8 @@ class EstimatedCountPaginator(Paginator):
                     [Reading._meta.db_table],
                 )
                 estimate = cursor.fetchone()[0]
-            # -1 means "never analysed"; a small table is counted for real.
-            if estimate > 100_000:
+            # The estimate is -1 for a table never analysed.
+            if estimate >= self.exact_below:
                 return estimate
         return super().count
 

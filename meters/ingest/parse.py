@@ -70,10 +70,11 @@ def iter_records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         for index, record in enumerate(ijson.items(recorder, "data.item")):
             empty = False
             yield index, record
-    except ijson.IncompleteJSONError as error:
-        raise DocumentError(f"invalid or truncated JSON: {one_line(error)}") from error
     except ijson.JSONError as error:
-        raise DocumentError(f"invalid JSON: {one_line(error)}") from error
+        # yajl says "premature EOF" when the document stops between tokens; a document cut
+        # inside a token reads as a lexical error, reported as invalid JSON.
+        kind = "truncated JSON" if "premature EOF" in str(error) else "invalid JSON"
+        raise DocumentError(f"{kind}: {one_line(error)}") from error
     if empty:
         _explain_empty(recorder)
 

@@ -1,0 +1,117 @@
+"""The admin: units with their channels, and a read-only reading list fit for large tables."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from meters.admin import EstimatedCountPaginator
+from meters.models import Reading, Unit
+from tests.conftest import CONSUMER, PRODUCER
+
+READINGS = reverse("admin:meters_reading_changelist")
+
+
+@pytest.fixture
+def consumer(challenge_data):
+    return Unit.objects.get(muid=CONSUMER.muid)
+
+
+def test_the_unit_list_shows_channels_span_and_reading_count(admin_client, challenge_data):
+    page = admin_client.get(reverse("admin:meters_unit_changelist")).content.decode()
+
+    assert str(CONSUMER.muid) in page
+    assert "1-0:1.29.0*255" in page
+    assert "1-0:2.29.0*255" in page
+    assert "2688" in page
+
+
+def test_the_unit_page_shows_its_channels(admin_client, consumer):
+    page = admin_client.get(reverse("admin:meters_unit_change", args=[consumer.pk])).content
+    page = page.decode()
+
+    assert "Active energy import (+A) per measuring period" in page
+    assert "1-0:1.29.0*255" in page
+    assert "2688" in page
+
+
+def test_a_unit_is_found_by_its_muid(admin_client, challenge_data):
+    url = reverse("admin:meters_unit_changelist")
+
+    page = admin_client.get(url, {"q": str(PRODUCER.muid)}).content.decode()
+
+    assert str(PRODUCER.muid) in page
+    assert str(CONSUMER.muid) not in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"unit": str(CONSUMER.muid)},
+        {"obis": CONSUMER.obis},
+        {"quality": "measured"},
+        {"timestamp__year": "2023", "timestamp__month": "2", "timestamp__day": "14"},
+        {"q": str(PRODUCER.muid)},
+        {"q": "not-a-uuid"},
+    ],
+    ids=["all", "unit", "obis", "quality", "day", "search", "bad-search"],
+)
+def test_the_reading_list_answers_every_filter(admin_client, challenge_data, query):
+    response = admin_client.get(READINGS, query)
+
+    assert response.status_code == 200
+
+
+def test_filtering_by_unit_shows_only_that_unit(admin_client, challenge_data):
+    response = admin_client.get(READINGS, {"unit": str(PRODUCER.muid)})
+
+    shown = response.context["cl"].result_list
+    assert shown
+    assert {reading.channel.unit.muid for reading in shown} == {PRODUCER.muid}
+
+
+def test_the_date_drill_down_runs_no_query_over_readings(admin_client, challenge_data):
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(READINGS, {"timestamp__year": "2023"})
+
+    table = Reading._meta.db_table
+    assert not [q for q in queries if "DISTINCT" in q["sql"] and table in q["sql"]]
+
+
+def test_readings_are_read_only(admin_client, challenge_data):
+    reading = Reading.objects.first()
+
+    assert admin_client.get(reverse("admin:meters_reading_add")).status_code == 403
+    page = admin_client.get(reverse("admin:meters_reading_change", args=[reading.pk]))
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    delete = reverse("admin:meters_reading_delete", args=[reading.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Reading.objects.filter(pk=reading.pk).exists()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the row estimate comes from PostgreSQL"
+)
+def test_the_unfiltered_reading_list_does_not_count_the_table(
+    admin_client, challenge_data, monkeypatch
+):
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_below", 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Reading._meta.db_table}")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(READINGS)
+
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries if "COUNT(*)" in q["sql"].upper()]
+    assert not [sql for sql in counts if Reading._meta.db_table in sql]
+    assert response.context["cl"].result_count == 2 * 2688
+
+
+def test_the_admin_requires_a_login(client):
+    response = client.get(READINGS)
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -1,0 +1,51 @@
+import pytest
+
+from meters.obis import Direction, decode, format_obis, is_obis_hex
+
+
+@pytest.mark.parametrize(
+    ("hex_code", "readable"),
+    [
+        ("0100011D00FF", "1-0:1.29.0*255"),
+        ("0100021D00FF", "1-0:2.29.0*255"),
+        ("0100010800FF", "1-0:1.8.0*255"),
+        ("0000600100FF", "0-0:96.1.0*255"),
+    ],
+)
+def test_it_formats_hex_as_value_groups(hex_code, readable):
+    assert format_obis(hex_code) == readable
+
+
+def test_it_decodes_the_import_channel():
+    code = decode("0100011D00FF")
+
+    assert code.code == "1-0:1.29.0*255"
+    assert code.direction is Direction.IMPORT
+    assert code.unit_of_measure == "kWh"
+    assert "import (+A)" in code.description
+
+
+def test_it_decodes_the_export_channel():
+    code = decode("0100021D00FF")
+
+    assert code.direction is Direction.EXPORT
+    assert "export (-A)" in code.description
+
+
+def test_an_unknown_code_still_gets_its_readable_form():
+    code = decode("0100630100FF")
+
+    assert code.code == "1-0:99.1.0*255"
+    assert code.direction is None
+    assert "not in the table" in code.description
+
+
+def test_lower_case_hex_is_accepted():
+    assert decode("0100011d00ff").hex == "0100011D00FF"
+
+
+@pytest.mark.parametrize("bad", ["", "0100011D00", "0100011D00FFAA", "01000G1D00FF", "timestamp"])
+def test_it_refuses_what_is_not_a_12_digit_hex_code(bad):
+    assert not is_obis_hex(bad.upper())
+    with pytest.raises(ValueError, match="not a 12-digit hex OBIS code"):
+        format_obis(bad)
