@@ -1,15 +1,17 @@
 """Load readings: stage a source's readings in a temporary table, then upsert them at once.
 
-On PostgreSQL the staging table is filled with COPY; elsewhere (SQLite) with batched inserts.
-Duplicates inside a source, the insert/update/unchanged counts and the upsert are then each one
-SQL statement over the staged rows, so the cost per reading is the database's, not Python's.
+On PostgreSQL one COPY per response consumes the readings while the document is still being
+parsed, so the server loads on one core while Python parses on the other; on SQLite batched
+inserts fill the table. Channels are resolved once per source, duplicates inside it, the
+insert/update/unchanged counts and the upsert are each one SQL statement over the staged rows:
+the cost per reading is the database's, not Python's, and memory stays bounded.
 Call everything inside one transaction: nothing is visible until the caller commits.
 """
 
-import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from django.db import connection
 from django.db.models import Count, Max, Min
@@ -19,11 +21,14 @@ from meters.ingest.parse import ParsedReading
 from meters.models import Channel, Reading, Unit
 
 STAGING = "meters_reading_staging"
+STAGING_CHANNELS = "meters_channel_staging"
 READINGS = Reading._meta.db_table
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
     "{t}.value <> {e}.value OR {t}.quality <> {e}.quality OR {t}.measurement <> {e}.measurement"
 )
+# Lines handed to COPY per read, about 50 kB.
+COPY_LINES = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,64 +47,67 @@ class LoadCounts:
 
 
 class StagingLoader:
-    """Collects one source's readings, then writes them to the readings table in one upsert."""
+    """Collects one source's readings, then writes them to the readings table in one upsert.
 
-    def __init__(self, *, shown_duplicates: int) -> None:
+    Staged rows carry a small channel key (one per unit and OBIS code met in the source), since
+    no query can run on the connection while a COPY is under way; `finish` maps the keys to
+    channels, creating the units and channels that are new.
+    """
+
+    def __init__(self, *, batch_size: int, shown_duplicates: int) -> None:
+        self._batch_size = batch_size
         self._shown_duplicates = shown_duplicates
-        self._channel_ids: dict[tuple[uuid.UUID, str], int] = {}
+        self._keys: dict[tuple[uuid.UUID, str], int] = {}
+        self._channel_ids: list[int] = []
         self._seq = 0
         self._postgres = connection.vendor == "postgresql"
         timestamp_type = Reading._meta.get_field("timestamp").db_type(connection)
         value_type = Reading._meta.get_field("value").db_type(connection)
-        # ON COMMIT DROP cleans up after a top-level transaction; the explicit DROP covers an
-        # ingest nested in an outer transaction (and SQLite, which keeps temporary tables for
-        # the connection's life).
-        schema, suffix = ("pg_temp", "ON COMMIT DROP") if self._postgres else ("temp", "")
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {schema}.{STAGING}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {STAGING} ("
-                "seq bigint NOT NULL, record bigint NOT NULL, response integer NOT NULL, "
-                f"channel_id bigint NOT NULL, timestamp {timestamp_type} NOT NULL, "
-                f"value {value_type} NOT NULL, quality varchar(32) NOT NULL, "
-                f"measurement varchar(32) NOT NULL) {suffix}"
-            )
+        self._create_temporary(
+            STAGING,
+            "seq bigint NOT NULL, record bigint NOT NULL, response integer NOT NULL, "
+            f"channel_key integer NOT NULL, timestamp {timestamp_type} NOT NULL, "
+            f"value {value_type} NOT NULL, quality varchar(32) NOT NULL, "
+            "measurement varchar(32) NOT NULL",
+        )
+        self._create_temporary(
+            STAGING_CHANNELS, "channel_key integer PRIMARY KEY, channel_id bigint NOT NULL"
+        )
 
     @property
     def channel_keys(self) -> list[tuple[uuid.UUID, str]]:
-        return sorted(self._channel_ids)
+        return sorted(self._keys)
 
     def stage(
-        self, readings: Sequence[ParsedReading], *, response: int, record_offset: int = 0
+        self, readings: Iterable[ParsedReading], *, response: int, record_offset: int = 0
     ) -> None:
-        """Add a batch of readings, tagged with the response (request) they came from.
+        """Stream readings into the staging table, tagged with the response they came from.
 
         `record_offset` numbers records across the responses of one source.
         """
-        if not readings:
-            return
-        rows = [
-            (
-                self._seq + offset,
-                record_offset + r.record,
-                response,
-                self._channel_id(r.muid, r.obis),
-                r.timestamp,
-                r.value,
-                r.quality,
-                r.measurement,
-            )
-            for offset, r in enumerate(readings)
-        ]
-        self._seq += len(rows)
+        rows = self._rows(readings, response, record_offset)
         with connection.cursor() as cursor:
             if self._postgres:
-                _copy(cursor, rows)
-            else:
-                adapt = connection.ops.adapt_datetimefield_value
+                lines = (
+                    f"{seq}\t{record}\t{resp}\t{key}\t{ts.isoformat()}\t{value}\t{q}\t{m}\n"
+                    for seq, record, resp, key, ts, value, q, m in rows
+                )
+                stream = _LineStream(lines)
+                try:
+                    cursor.copy_expert(f"COPY {STAGING} FROM STDIN", stream)
+                except Exception:
+                    # psycopg2 reports a failure of the document being read as a cancelled
+                    # COPY (its own error, not wrapped by Django); the reason worth showing
+                    # is that failure.
+                    if stream.error is not None:
+                        raise stream.error from None
+                    raise
+                return
+            adapt = connection.ops.adapt_datetimefield_value
+            while batch := list(islice(rows, self._batch_size)):
                 cursor.executemany(
                     f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    [(*row[:4], adapt(row[4]), *row[5:]) for row in rows],
+                    [(*row[:4], adapt(row[4]), *row[5:]) for row in batch],
                 )
 
     def discard(self, *, response: int) -> None:
@@ -108,7 +116,8 @@ class StagingLoader:
             cursor.execute(f"DELETE FROM {STAGING} WHERE response = %s", [response])
 
     def finish(self) -> LoadCounts:
-        """Drop duplicates inside the source, upsert, and refresh the touched channels."""
+        """Resolve channels, drop duplicates inside the source, upsert, refresh the channels."""
+        self._resolve_channels()
         duplicates, first_duplicates = self._drop_duplicates()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {STAGING}")
@@ -123,22 +132,52 @@ class StagingLoader:
             first_duplicates=first_duplicates,
         )
 
-    def _channel_id(self, muid: uuid.UUID, obis: str) -> int:
-        key = (muid, obis)
-        if key not in self._channel_ids:
+    def _create_temporary(self, table: str, columns: str) -> None:
+        # ON COMMIT DROP cleans up after a top-level transaction; the explicit DROP covers an
+        # ingest nested in an outer transaction (and SQLite, which keeps temporary tables for
+        # the connection's life).
+        schema, suffix = ("pg_temp", "ON COMMIT DROP") if self._postgres else ("temp", "")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) {suffix}")
+
+    def _rows(
+        self, readings: Iterable[ParsedReading], response: int, record_offset: int
+    ) -> Iterator[tuple]:
+        keys = self._keys
+        for r in readings:
+            key = keys.setdefault((r.muid, r.obis), len(keys))
+            yield (
+                self._seq,
+                record_offset + r.record,
+                response,
+                key,
+                r.timestamp,
+                r.value,
+                r.quality,
+                r.measurement,
+            )
+            self._seq += 1
+
+    def _resolve_channels(self) -> None:
+        mapping = []
+        # Sorted, so that concurrent ingests lock units in the same order.
+        for (muid, obis), key in sorted(self._keys.items()):
             # Locking the unit row serialises concurrent ingests of the same unit.
             unit, _ = Unit.objects.select_for_update().get_or_create(muid=muid)
             channel, _ = Channel.objects.get_or_create(unit=unit, obis=obis)
-            self._channel_ids[key] = channel.pk
-        return self._channel_ids[key]
+            mapping.append((key, channel.pk))
+        self._channel_ids = [channel_id for _, channel_id in mapping]
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {STAGING_CHANNELS} VALUES (%s, %s)", mapping)
 
     def _drop_duplicates(self) -> tuple[int, list[Duplicate]]:
         # The first occurrence of a (channel, timestamp) wins; later ones are reported.
         repeats = (
             f"SELECT s.seq, s.record, k.record AS first_record FROM {STAGING} s JOIN ("
-            f"  SELECT channel_id, timestamp, MIN(seq) AS seq, MIN(record) AS record"
-            f"  FROM {STAGING} GROUP BY channel_id, timestamp HAVING COUNT(*) > 1"
-            f") k ON s.channel_id = k.channel_id AND s.timestamp = k.timestamp AND s.seq <> k.seq"
+            f"  SELECT channel_key, timestamp, MIN(seq) AS seq, MIN(record) AS record"
+            f"  FROM {STAGING} GROUP BY channel_key, timestamp HAVING COUNT(*) > 1"
+            ") k ON s.channel_key = k.channel_key AND s.timestamp = k.timestamp AND s.seq <> k.seq"
         )
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({repeats}) r")
@@ -155,6 +194,10 @@ class StagingLoader:
 
     def _upsert(self, cursor) -> tuple[int, int]:
         columns = "channel_id, timestamp, value, quality, measurement"
+        staged = (
+            f"SELECT c.channel_id, s.timestamp, s.value, s.quality, s.measurement "
+            f"FROM {STAGING} s JOIN {STAGING_CHANNELS} c ON c.channel_key = s.channel_key"
+        )
         on_conflict = (
             "ON CONFLICT (channel_id, timestamp) DO UPDATE SET value = excluded.value, "
             "quality = excluded.quality, measurement = excluded.measurement "
@@ -163,8 +206,8 @@ class StagingLoader:
         if self._postgres:
             # xmax = 0 marks a freshly inserted row; unchanged rows are not written at all.
             cursor.execute(
-                f"WITH written AS (INSERT INTO {READINGS} ({columns}) "
-                f"SELECT {columns} FROM {STAGING} {on_conflict} RETURNING (xmax = 0) AS inserted) "
+                f"WITH written AS (INSERT INTO {READINGS} ({columns}) {staged} {on_conflict} "
+                "RETURNING (xmax = 0) AS inserted) "
                 "SELECT COUNT(*) FILTER (WHERE inserted), COUNT(*) FILTER (WHERE NOT inserted) "
                 "FROM written"
             )
@@ -173,29 +216,25 @@ class StagingLoader:
         cursor.execute(
             f"SELECT COALESCE(SUM(r.id IS NULL), 0), "
             f"COALESCE(SUM(r.id IS NOT NULL AND ({CHANGED.format(t='r', e='s')})), 0) "
-            f"FROM {STAGING} s LEFT JOIN {READINGS} r "
+            f"FROM ({staged}) s LEFT JOIN {READINGS} r "
             "ON r.channel_id = s.channel_id AND r.timestamp = s.timestamp"
         )
         inserted, updated = cursor.fetchone()
         # "WHERE true" resolves SQLite's parsing ambiguity of INSERT ... SELECT ... ON CONFLICT.
-        cursor.execute(
-            f"INSERT INTO {READINGS} ({columns}) SELECT {columns} FROM {STAGING} WHERE true "
-            + on_conflict
-        )
+        cursor.execute(f"INSERT INTO {READINGS} ({columns}) {staged} WHERE true {on_conflict}")
         return inserted, updated
 
     def _refresh_channels(self, *, changed: bool) -> None:
-        channel_ids = list(self._channel_ids.values())
-        if not channel_ids:
+        if not self._channel_ids:
             return
         stats = {
             row["channel_id"]: row
-            for row in Reading.objects.filter(channel_id__in=channel_ids)
+            for row in Reading.objects.filter(channel_id__in=self._channel_ids)
             .values("channel_id")
             .annotate(first=Min("timestamp"), last=Max("timestamp"), count=Count("*"))
         }
         now = timezone.now()
-        channels = list(Channel.objects.filter(pk__in=channel_ids))
+        channels = list(Channel.objects.filter(pk__in=self._channel_ids))
         for channel in channels:
             row = stats.get(channel.pk, {})
             channel.first_reading_at = row.get("first")
@@ -208,13 +247,16 @@ class StagingLoader:
         )
 
 
-def _copy(cursor, rows: list[tuple]) -> None:
-    # Quality and measurement are validated words (no tabs, backslashes or newlines), so the
-    # text format needs no escaping.
-    buffer = io.StringIO()
-    buffer.writelines(
-        f"{seq}\t{record}\t{response}\t{channel}\t{ts.isoformat()}\t{value}\t{quality}\t{measurement}\n"
-        for seq, record, response, channel, ts, value, quality, measurement in rows
-    )
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {STAGING} FROM STDIN", buffer)
+class _LineStream:
+    """COPY's input: a file whose reads pull the next lines from a generator."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.error: Exception | None = None
+
+    def read(self, size: int = -1) -> str:
+        try:
+            return "".join(islice(self._lines, COPY_LINES))
+        except Exception as error:
+            self.error = error
+            raise

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import ijson
 
@@ -28,8 +28,7 @@ VALUE_LIMIT = Decimal(10) ** (VALUE_MAX_DIGITS - VALUE_DECIMAL_PLACES)
 HEAD_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedReading:
+class ParsedReading(NamedTuple):  # a tuple: cheap to build a million times
     record: int  # index of the record in its document
     muid: uuid.UUID
     obis: str
@@ -97,10 +96,10 @@ def parse_readings(
 
     Raises DocumentError when the document itself cannot be read.
     """
-    muids: dict[str, uuid.UUID] = {}  # feeds repeat one muid; parse each text once
+    validator = _Validator(expected_muid)
     for index, record in iter_records(stream):
         try:
-            yield from _readings_of(index, record, expected_muid, muids)
+            yield from validator.readings_of(index, record)
         except _Invalid as invalid:
             yield Rejection(index, str(invalid))
 
@@ -109,31 +108,62 @@ class _Invalid(Exception):
     pass
 
 
-def _readings_of(
-    index: int, record: Any, expected_muid: uuid.UUID | None, muids: dict[str, uuid.UUID]
-) -> list[ParsedReading]:
-    if not isinstance(record, dict):
-        raise _Invalid("record is not an object")
-    timestamp = _timestamp(record.get("timestamp"))
-    tags = record.get("tags")
-    if not isinstance(tags, dict):
-        raise _Invalid("missing 'tags'")
-    muid = _muid(tags.get("muid"), muids)
-    if expected_muid is not None and muid != expected_muid:
-        raise _Invalid(f"muid {muid} is not the requested unit {expected_muid}")
-    quality = _label("tags.quality", tags.get("quality", DEFAULT_QUALITY))
-    measurement = _label("measurement", record.get("measurement"))
+class _Validator:
+    """Validates records. A feed repeats the same few keys, muids and labels in every record,
+    so each distinct one is checked once and remembered: the cost per record stays small."""
 
-    readings = []
-    for key, raw in record.items():
-        code = key.upper()
-        if raw is None or not obis.is_obis_hex(code):
-            continue
-        value = _value(key, raw)
-        readings.append(ParsedReading(index, muid, code, timestamp, value, quality, measurement))
-    if not readings:
-        raise _Invalid("no reading: no OBIS-code key with a value")
-    return readings
+    def __init__(self, expected_muid: uuid.UUID | None) -> None:
+        self._expected_muid = expected_muid
+        self._muids: dict[str, uuid.UUID] = {}
+        self._labels: set[str] = set()
+        self._obis_keys: dict[str, str | None] = {}  # key -> OBIS code, None if it is not one
+
+    def readings_of(self, index: int, record: Any) -> list[ParsedReading]:
+        if not isinstance(record, dict):
+            raise _Invalid("record is not an object")
+        timestamp = _timestamp(record.get("timestamp"))
+        tags = record.get("tags")
+        if not isinstance(tags, dict):
+            raise _Invalid("missing 'tags'")
+        muid = self._muid(tags.get("muid"))
+        quality = self._label("tags.quality", tags.get("quality", DEFAULT_QUALITY))
+        measurement = self._label("measurement", record.get("measurement"))
+
+        readings = []
+        for key, raw in record.items():
+            code = self._obis_code(key)
+            if code is not None and raw is not None:
+                value = _value(key, raw)
+                readings.append(
+                    ParsedReading(index, muid, code, timestamp, value, quality, measurement)
+                )
+        if not readings:
+            raise _Invalid("no reading: no OBIS-code key with a value")
+        return readings
+
+    def _muid(self, raw: Any) -> uuid.UUID:
+        muid = self._muids.get(raw) if isinstance(raw, str) else None
+        if muid is None:
+            muid = _muid(raw)
+            if self._expected_muid is not None and muid != self._expected_muid:
+                raise _Invalid(f"muid {muid} is not the requested unit {self._expected_muid}")
+            self._muids[raw] = muid
+        return muid
+
+    def _label(self, name: str, raw: Any) -> str:
+        if raw not in self._labels:
+            if raw is None:
+                raise _Invalid(f"missing '{name}'")
+            if not isinstance(raw, str) or not LABEL_PATTERN.match(raw):
+                raise _Invalid(f"{name} {raw!r} is not a short word")
+            self._labels.add(raw)
+        return raw
+
+    def _obis_code(self, key: str) -> str | None:
+        if key not in self._obis_keys:
+            code = key.upper()
+            self._obis_keys[key] = code if obis.is_obis_hex(code) else None
+        return self._obis_keys[key]
 
 
 def _timestamp(raw: Any) -> datetime:
@@ -147,28 +177,18 @@ def _timestamp(raw: Any) -> datetime:
         raise _Invalid(f"timestamp {raw!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         raise _Invalid(f"timestamp {raw!r} has no time zone")
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
-def _muid(raw: Any, known: dict[str, uuid.UUID]) -> uuid.UUID:
+def _muid(raw: Any) -> uuid.UUID:
     if raw is None:
         raise _Invalid("missing 'tags.muid'")
     if not isinstance(raw, str):
         raise _Invalid(f"muid {raw!r} is not a UUID")
-    if raw not in known:
-        try:
-            known[raw] = uuid.UUID(raw)
-        except ValueError:
-            raise _Invalid(f"muid {raw!r} is not a UUID") from None
-    return known[raw]
-
-
-def _label(name: str, raw: Any) -> str:
-    if raw is None:
-        raise _Invalid(f"missing '{name}'")
-    if not isinstance(raw, str) or not LABEL_PATTERN.match(raw):
-        raise _Invalid(f"{name} {raw!r} is not a short word")
-    return raw
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _Invalid(f"muid {raw!r} is not a UUID") from None
 
 
 def _value(key: str, raw: Any) -> Decimal:

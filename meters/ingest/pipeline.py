@@ -10,7 +10,7 @@ that, and the unit is then read from that one response.
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,8 @@ from meters.moments import format_utc
 MEASUREMENT = "energy"
 # How many rejected records a report lists by index and reason (all are counted).
 SHOWN_REJECTIONS = 5
+# Readings between two progress reports on a terminal.
+PROGRESS_EVERY = 50_000
 Progress = Callable[[int], None]
 
 
@@ -117,8 +119,9 @@ class _Collector:
         self.report = report
         self._strict = strict
         self._progress = progress
-        self._batch_size = settings.METERS_INGEST_BATCH_SIZE
-        self._loader = StagingLoader(shown_duplicates=SHOWN_REJECTIONS)
+        self._loader = StagingLoader(
+            batch_size=settings.METERS_INGEST_BATCH_SIZE, shown_duplicates=SHOWN_REJECTIONS
+        )
         self._responses = 0
         self._staged = 0
 
@@ -132,18 +135,11 @@ class _Collector:
         """Stage one document; returns its response number and tally."""
         response, offset = self._responses, self.report.records
         self._responses += 1
-        tally, batch = _Tally(), []
-        for item in parse_readings(stream, expected_muid=expected_muid):
-            tally.records = item.record + 1
-            if isinstance(item, Rejection):
-                self._reject(tally, f"record {offset + item.record}: {item.reason}")
-                continue
-            _extend_span(tally, item, window)
-            batch.append(item)
-            if len(batch) >= self._batch_size:
-                self._stage(batch, response, offset)
-                batch = []
-        self._stage(batch, response, offset)
+        tally = _Tally()
+        readings = self._accepted(
+            parse_readings(stream, expected_muid=expected_muid), tally, window, offset
+        )
+        self._loader.stage(readings, response=response, record_offset=offset)
         return response, tally
 
     def keep(self, tally: _Tally) -> None:
@@ -187,11 +183,24 @@ class _Collector:
         if len(tally.rejections) < SHOWN_REJECTIONS:
             tally.rejections.append(message)
 
-    def _stage(self, batch: list[ParsedReading], response: int, offset: int) -> None:
-        self._loader.stage(batch, response=response, record_offset=offset)
-        self._staged += len(batch)
-        if self._progress and batch:
-            self._progress(self._staged)
+    def _accepted(
+        self,
+        items: Iterator[ParsedReading | Rejection],
+        tally: _Tally,
+        window: Window | None,
+        offset: int,
+    ) -> Iterator[ParsedReading]:
+        """The valid readings of a document, counting what passes by on the way."""
+        for item in items:
+            tally.records = item.record + 1
+            if isinstance(item, Rejection):
+                self._reject(tally, f"record {offset + item.record}: {item.reason}")
+                continue
+            _extend_span(tally, item, window)
+            self._staged += 1
+            if self._progress and self._staged % PROGRESS_EVERY == 0:
+                self._progress(self._staged)
+            yield item
 
 
 def _extend_span(tally: _Tally, reading: ParsedReading, window: Window | None) -> None:
