@@ -4,6 +4,7 @@ Every setting that differs between machines is read from the environment here, a
 (see `.env.example` for the full list). Development and production differ by environment alone.
 """
 
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -45,12 +46,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_admin_lightweight_date_hierarchy",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "meters",
     "analysis",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, before anything else looks at the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,18 +103,89 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Collected at image build time (`collectstatic`) and served by WhiteNoise.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, compressed copies served with far-future cache headers. It needs `collectstatic`
+    # to have run, so the test settings (pyproject.toml) choose Django's plain backend.
+    "staticfiles": {
+        "BACKEND": env.str(
+            "DJANGO_STATICFILES_BACKEND",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
+        )
+    },
+}
 
+# Logs go to stdout, where the container runtime collects them: one JSON object per line by
+# default in production, plain lines on a developer's terminal. deploy/gunicorn.conf.py
+# formats gunicorn's own logs the same way.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json")
+LOG_FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        # ISO 8601 in UTC, whatever TIME_ZONE says.
+        "timestamp": "time",
+    },
+}
+if LOG_FORMAT not in LOG_FORMATTERS:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": LOG_FORMATTERS,
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # A source that fails after its retries is reported by ingest_meters; urllib3's warning
     # on each retry would only repeat it.
     "loggers": {"urllib3": {"level": "ERROR"}},
 }
+
+# --- Production and security ---------------------------------------------------------------
+# Defaults are the production ones; DJANGO_DEBUG=1 relaxes them for plain HTTP on a laptop.
+# `python manage.py check --deploy` is clean with the environment of .env.example plus a
+# secret key (tests/deploy/test_settings.py).
+
+# Origins (scheme://host[:port]) whose forms may POST here, e.g. https://exnaton.example.com.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
+    """("HTTP_X_FORWARDED_PROTO", "https") from "X-Forwarded-Proto,https"; None when unset."""
+    if not value:
+        return None
+    if len(value) != 2 or not all(value):
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must be 'Header-Name,value', "
+            f"e.g. 'X-Forwarded-Proto,https', got {','.join(value)!r}."
+        )
+    header = value[0].upper().replace("-", "_")
+    return (header if header.startswith("HTTP_") else f"HTTP_{header}", value[1])
+
+
+# TLS ends at the proxy or ingress in front; the header it sets tells Django the request came
+# in over HTTPS. Set it only when that proxy overwrites the header a client may send.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[]))
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes speak plain HTTP to the container itself (exnaton/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# An hour until TLS is known to work everywhere; then raise it to a year (31536000).
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
 
 # --- Meter data source (see meters/ingest/) -------------------------------------------------
 # The metering platform's query API; the challenge serves one static document per unit.
@@ -132,3 +210,65 @@ METERS_HTTP_RETRIES = env.int("METERS_HTTP_RETRIES", default=3)
 METERS_HTTP_BACKOFF = env.float("METERS_HTTP_BACKOFF", default=0.5)
 # Readings are sent to the database in batches of this size; it bounds the ingest's memory.
 METERS_INGEST_BATCH_SIZE = _positive_int("METERS_INGEST_BATCH_SIZE", 20_000)
+
+# --- API (meters/api) -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Open for now; per-user unit grants narrow meters.selectors.visible_units later.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Errors as {"errors": {"<parameter>": ["<reason>"]}}.
+    "EXCEPTION_HANDLER": "meters.api.errors.exception_handler",
+    # Decimals travel as exact text; meters.api.serializers formats them.
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Exnaton meter data API",
+    "DESCRIPTION": "Smart-meter readings: units, filtered readings, aggregation by interval. "
+    "See docs/API.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+}
+# Readings per page of /api/v1/readings/ when page_size is not given, and the largest
+# page_size a client may ask for (more is a 400).
+API_PAGE_SIZE = _positive_int("API_PAGE_SIZE", 500)
+API_MAX_PAGE_SIZE = _positive_int("API_MAX_PAGE_SIZE", 5000)
+if API_PAGE_SIZE > API_MAX_PAGE_SIZE:
+    raise ImproperlyConfigured("API_PAGE_SIZE must not exceed API_MAX_PAGE_SIZE.")
+# The most buckets one series of /api/v1/readings/aggregate/ may span (more is a 400).
+API_MAX_BUCKETS = _positive_int("API_MAX_BUCKETS", 10_000)
+
+# --- Analysis (analysis/) ---------------------------------------------------------------------
+# Reports are cached, keyed by the data's state; local memory unless CACHE_URL names another
+# cache (e.g. redis://host:6379/1 or dbcache://analysis_cache).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://analysis")}
+# Seconds a report stays cached; a new ingest changes the key anyway.
+ANALYSIS_CACHE_TIMEOUT = _positive_int("ANALYSIS_CACHE_TIMEOUT", 24 * 3600)
+# The zone of local days and times of day when a page is asked without `tz`.
+ANALYSIS_TIME_ZONE = env.str("ANALYSIS_TIME_ZONE", default=TIME_ZONE)
+try:
+    zoneinfo.ZoneInfo(ANALYSIS_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"ANALYSIS_TIME_ZONE must be an IANA zone, got {ANALYSIS_TIME_ZONE!r}."
+    ) from None
+# The grouping shown when a page is asked without `interval`: 15min, hour, day or week.
+ANALYSIS_DEFAULT_INTERVAL = env.str("ANALYSIS_DEFAULT_INTERVAL", default="hour")
+if ANALYSIS_DEFAULT_INTERVAL not in ("15min", "hour", "day", "week"):
+    raise ImproperlyConfigured(
+        f"ANALYSIS_DEFAULT_INTERVAL must be 15min, hour, day or week, got "
+        f"{ANALYSIS_DEFAULT_INTERVAL!r}."
+    )
+# Without `start`, a report covers the last this many days of data; no window may be longer
+# than ANALYSIS_MAX_DAYS (a longer one is a 400), which bounds a page's time and memory.
+ANALYSIS_DEFAULT_DAYS = _positive_int("ANALYSIS_DEFAULT_DAYS", 31)
+ANALYSIS_MAX_DAYS = _positive_int("ANALYSIS_MAX_DAYS", 366)

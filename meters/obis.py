@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 HEX_PATTERN = re.compile(r"^[0-9A-F]{12}$")
+READABLE_PATTERN = re.compile(
+    r"^([0-9]{1,3})-([0-9]{1,3}):([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\*([0-9]{1,3})$"
+)
 
 
 class Direction(StrEnum):
@@ -52,6 +55,17 @@ def format_obis(hex_code: str) -> str:
         raise ValueError(f"{hex_code!r} is not a 12-digit hex OBIS code")
     a, b, c, d, e, f = (int(normalized[i : i + 2], 16) for i in range(0, 12, 2))
     return f"{a}-{b}:{c}.{d}.{e}*{f}"
+
+
+def obis_hex(code: str) -> str:
+    """The hex key of a code given as hex (`0100011D00FF`) or readable (`1-0:1.29.0*255`);
+    raises ValueError for anything else."""
+    if is_obis_hex(code.upper()):
+        return code.upper()
+    match = READABLE_PATTERN.match(code)
+    if match is None or any(int(group) > 255 for group in match.groups()):
+        raise ValueError(f"{code!r} is not an OBIS code")
+    return "".join(f"{int(group):02X}" for group in match.groups())
 
 
 def decode(hex_code: str) -> ObisCode:

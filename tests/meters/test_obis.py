@@ -1,6 +1,6 @@
 import pytest
 
-from meters.obis import Direction, decode, format_obis, is_obis_hex
+from meters.obis import Direction, decode, format_obis, is_obis_hex, obis_hex
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,22 @@ def test_it_refuses_what_is_not_a_12_digit_hex_code(bad):
     assert not is_obis_hex(bad.upper())
     with pytest.raises(ValueError, match="not a 12-digit hex OBIS code"):
         format_obis(bad)
+
+
+@pytest.mark.parametrize(
+    ("given", "hex_code"),
+    [
+        ("0100011D00FF", "0100011D00FF"),
+        ("0100011d00ff", "0100011D00FF"),
+        ("1-0:1.29.0*255", "0100011D00FF"),
+        ("1-0:2.29.0*255", "0100021D00FF"),
+    ],
+)
+def test_a_code_given_as_hex_or_readable_gives_its_hex_key(given, hex_code):
+    assert obis_hex(given) == hex_code
+
+
+@pytest.mark.parametrize("bad", ["1-0:1.29.0*256", "1-0:1.29.0", "1.29.0", "A-B:C.D.E*F", ""])
+def test_what_is_no_obis_code_gives_no_hex_key(bad):
+    with pytest.raises(ValueError, match="is not an OBIS code"):
+        obis_hex(bad)

@@ -1,0 +1,418 @@
+"""The two reports, built from selectors, stats and charts, and cached by the data's state.
+
+A report is keyed by the channels' `data_changed_at` and reading count together with the
+parameters, so a new ingest that changes the readings gives a new key and the stale report is
+simply never read again. Views and the export_report command both come through here.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import combinations
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+
+from analysis import charts, stats
+from analysis.charts import Chart
+from analysis.data import channel_series, channel_totals, channels_frame
+from analysis.params import ReportParams, resolve_window
+from meters.models import Channel
+from meters.obis import Direction, ObisCode
+from meters.selectors import units_with_channels
+
+# Bump when what a report holds changes, so that caches filled by older code are not read.
+CACHE_VERSION = 1
+STEP = timedelta(minutes=15)
+# Gap ranges listed one by one on a page; the rest are counted.
+SHOWN_GAPS = 50
+# Buckets listed in the grouping table (days and weeks; hours and readings are charted only).
+TABLE_INTERVALS = ("day", "week")
+
+
+def _cache_key(kind: str, *parts: object) -> str:
+    digest = hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
+    return f"analysis:v{CACHE_VERSION}:{kind}:{digest}"
+
+
+def _cached(key: str, build):
+    report = cache.get(key)
+    if report is None:
+        report = build()
+        cache.set(key, report, settings.ANALYSIS_CACHE_TIMEOUT)
+    return report
+
+
+# --- One unit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    tz: ZoneInfo
+    interval: str
+    start: datetime | None
+    end: datetime | None
+    quality: stats.Quality
+    shown_gaps: list[stats.Gap] = field(default_factory=list)
+    groupings: list[stats.GroupingSummary] = field(default_factory=list)
+    table: list[dict] = field(default_factory=list)
+    charts: dict[str, Chart] = field(default_factory=dict)
+    marked: dict[int, tuple[float, float]] = field(default_factory=dict)
+    per_day: int = 96
+    per_week: int = 672
+    acf_reading: list[str] = field(default_factory=list)
+    seasonal_strength: float | None = None
+    seasonal_range: float | None = None
+    periods: list[tuple[float, float]] = field(default_factory=list)
+    hypothesis: stats.Hypothesis | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.quality.readings == 0
+
+
+def build_unit_report(
+    series: pd.Series,
+    *,
+    obis: ObisCode,
+    tz: ZoneInfo,
+    interval: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> UnitReport:
+    """Every statistic and chart of one channel's series (no queries)."""
+    quality = stats.quality(series)
+    if quality.readings < 2:
+        return UnitReport(tz=tz, interval=interval, start=start, end=end, quality=quality)
+    unit = obis.unit_of_measure or "kWh"
+    per_reading = f"{unit} per {quality.interval_minutes:.0f} min"
+    chosen = stats.grouped(series, interval=interval, tz=tz)
+    profiles = stats.profiles(series, tz=tz)
+    correlation = stats.autocorrelation(series)
+    decomposition = stats.decomposition(series)
+    acf_day = correlation.marked.get(correlation.per_day, (None, None))[0]
+    hypothesis = stats.hypothesis(series, direction=obis.direction, tz=tz, acf_day=acf_day)
+    table = []
+    if interval in TABLE_INTERVALS:
+        table = [
+            {"start": label, **row}
+            for label, row in zip(
+                chosen.index.tz_convert(tz).to_pydatetime(),
+                chosen.to_dict("records"),
+                strict=True,
+            )
+        ]
+    marked_text = ", ".join(
+        f"lag {lag}: {value:.2f}" for lag, (value, _band) in correlation.marked.items()
+    )
+    built = [
+        charts.series_chart(
+            series,
+            tz=tz,
+            name="series",
+            title=f"Readings ({per_reading})",
+            ylabel=f"energy ({per_reading})",
+            alt=f"Line chart of the {quality.readings} readings over local time, from "
+            f"{quality.minimum:.4f} to {quality.maximum:.4f} {unit}.",
+        ),
+        charts.grouped_chart(
+            chosen,
+            interval=interval,
+            tz=tz,
+            name="grouped",
+            title=f"Energy per {interval} (sum) and mean power",
+            alt=f"Energy summed per {interval} in {len(chosen)} buckets, with the mean power "
+            "in kW on a second axis.",
+        ),
+        charts.profile_chart(
+            profiles,
+            tz=tz,
+            name="profile",
+            title="Mean by time of day: all days, weekdays, weekends",
+            alt="Mean reading by local time of day; peak at "
+            f"{profiles.time_of_day.idxmax()} with {profiles.time_of_day.max():.4f} {unit}.",
+        ),
+        charts.weekday_chart(
+            profiles,
+            name="weekday",
+            title="Mean energy per day by weekday (complete days)",
+            alt="Bars of mean daily energy by weekday: "
+            + ", ".join(f"{day} {value:.2f} kWh" for day, value in profiles.by_weekday.items()),
+        ),
+        charts.heatmap_chart(
+            profiles.heatmap,
+            tz=tz,
+            name="heatmap",
+            title="Heatmap: local date by time of day",
+            alt=f"Heatmap of {len(profiles.heatmap)} days by time of day, colour = {unit} "
+            "per reading.",
+        ),
+        charts.acf_chart(
+            correlation,
+            name="acf",
+            title="Autocorrelation (ACF) and partial autocorrelation (PACF), 95% bands",
+            alt=f"Correlograms over {len(correlation.acf) - 1} lags; {marked_text}.",
+        ),
+    ]
+    if decomposition is not None:
+        built.append(
+            charts.decomposition_chart(
+                decomposition,
+                tz=tz,
+                name="stl",
+                title="STL decomposition with a period of one day",
+                alt="Observed series split into trend, daily cycle and remainder; strength "
+                f"of the daily cycle {decomposition.seasonal_strength:.2f}.",
+            )
+        )
+    return UnitReport(
+        tz=tz,
+        interval=interval,
+        start=start,
+        end=end,
+        quality=quality,
+        shown_gaps=quality.missing[:SHOWN_GAPS],
+        groupings=stats.grouping_summaries(series, tz=tz),
+        table=table,
+        charts={chart.name: chart for chart in built},
+        marked=correlation.marked,
+        per_day=correlation.per_day,
+        per_week=correlation.per_week,
+        acf_reading=correlation.reading,
+        seasonal_strength=decomposition.seasonal_strength if decomposition else None,
+        seasonal_range=decomposition.seasonal_range if decomposition else None,
+        periods=decomposition.periods if decomposition else [],
+        hypothesis=hypothesis,
+    )
+
+
+def unit_report(*, channel: Channel, params: ReportParams) -> UnitReport:
+    """The report of one channel for the parameters, from the cache when the data is unchanged."""
+    start, end = resolve_window(
+        params, first=channel.first_reading_at, last=channel.last_reading_at, step=STEP
+    )
+    key = _cache_key(
+        "unit",
+        channel.pk,
+        channel.data_changed_at,
+        channel.reading_count,
+        start,
+        end,
+        params.tz.key,
+        params.interval,
+    )
+    return _cached(
+        key,
+        lambda: build_unit_report(
+            channel_series(channel=channel, start=start, end=end),
+            obis=channel.decoded,
+            tz=params.tz,
+            interval=params.interval,
+            start=start,
+            end=end,
+        ),
+    )
+
+
+# --- All units -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    muid: str
+    obis: str
+    code: str
+    description: str
+    direction: str
+    first: datetime | None
+    last: datetime | None
+    readings: int
+    total: float
+    completeness: float
+    label: str
+    headline: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PairRow:
+    first: str
+    second: str
+    per_reading: float
+    daily: float
+
+
+@dataclass(frozen=True)
+class Overview:
+    tz: ZoneInfo
+    start: datetime | None
+    end: datetime | None
+    rows: list[ChannelRow]
+    charts: dict[str, Chart] = field(default_factory=dict)
+    pairs: list[PairRow] = field(default_factory=list)
+    netting: list[stats.Netting] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+def _label(channel: Channel) -> str:
+    decoded = channel.decoded
+    return f"{str(channel.unit.muid)[:8]} {decoded.direction or decoded.code}"
+
+
+def _completeness(channel: Channel) -> float:
+    if not channel.first_reading_at or not channel.last_reading_at:
+        return 0.0
+    expected = (channel.last_reading_at - channel.first_reading_at) // STEP + 1
+    return channel.reading_count / expected
+
+
+def netting_finding(result: stats.Netting) -> str:
+    """The import-vs-export argument for one pair, as a sentence with its numbers."""
+    numbers = (
+        f"while {result.exporter} exports ({result.exporting_intervals} readings), "
+        f"{result.importer} draws {result.import_while_exporting:.4f} kWh per reading on "
+        f"average, against {result.import_same_hours_otherwise:.4f} kWh in the same hours of "
+        f"the day without export (ratio {result.ratio:.2f}); both are non-zero in "
+        f"{result.both_nonzero_share:.0%} of the exporting readings; correlation "
+        f"r = {result.correlation:.2f}."
+    )
+    if result.nets:
+        return (
+            f"Import drops while export rises: {numbers} This suggests one site netting its "
+            "own generation behind one meter."
+        )
+    return (
+        f"Import does not drop while export rises: {numbers} This points to separate sites "
+        "(or a generator metered apart from this load), not one site netting its generation."
+    )
+
+
+def build_overview(
+    series: dict[Channel, pd.Series],
+    *,
+    totals: dict[int, float],
+    tz: ZoneInfo,
+    start: datetime | None,
+    end: datetime | None,
+) -> Overview:
+    """Channel table and the side-by-side comparison of all channels (no queries)."""
+    labelled = {_label(channel): s.rename(_label(channel)) for channel, s in series.items()}
+    rows = []
+    for channel, values in series.items():
+        headline = ""
+        if len(values) > 1:
+            headline = stats.hypothesis(values, direction=channel.decoded.direction, tz=tz).headline
+        rows.append(
+            ChannelRow(
+                muid=str(channel.unit.muid),
+                obis=channel.obis,
+                code=channel.code,
+                description=channel.decoded.description,
+                direction=str(channel.decoded.direction or "unknown"),
+                first=channel.first_reading_at,
+                last=channel.last_reading_at,
+                readings=channel.reading_count,
+                total=totals.get(channel.pk, 0.0),
+                completeness=_completeness(channel),
+                label=_label(channel),
+                headline=headline,
+            )
+        )
+    present = {label: s for label, s in labelled.items() if len(s) > 1}
+    overview_charts, pairs, nettings, findings = {}, [], [], []
+    if present:
+        daily = {
+            label: stats.grouped(s, interval="day", tz=tz)["energy"] for label, s in present.items()
+        }
+        time_of_day = {label: stats.profiles(s, tz=tz).time_of_day for label, s in present.items()}
+        overview_charts = {
+            chart.name: chart
+            for chart in (
+                charts.overlay_chart(
+                    daily,
+                    tz=tz,
+                    name="daily",
+                    title="Energy per local day, side by side",
+                    ylabel="energy per day (kWh)",
+                    alt="Side-by-side bars of each channel's daily energy: "
+                    + "; ".join(f"{k} {v.sum():.2f} kWh in total" for k, v in daily.items()),
+                    bars=True,
+                ),
+                charts.overlay_chart(
+                    present,
+                    tz=tz,
+                    name="series",
+                    title="All readings in one chart",
+                    ylabel="energy per reading (kWh)",
+                    alt="Lines of every channel's readings over local time.",
+                ),
+                charts.overlay_chart(
+                    time_of_day,
+                    tz=tz,
+                    name="profiles",
+                    title="Mean by time of day, all channels",
+                    ylabel="mean energy per reading (kWh)",
+                    alt="Mean reading by time of day for each channel: "
+                    + "; ".join(f"{k} peaks at {v.idxmax()}" for k, v in time_of_day.items()),
+                ),
+            )
+        }
+    if len(present) > 1:
+        per_reading, per_day = stats.correlations(pd.DataFrame(present), tz=tz)
+        pairs = [
+            PairRow(a, b, float(per_reading.loc[a, b]), float(per_day.loc[a, b]))
+            for a, b in combinations(present, 2)
+        ]
+        findings += [
+            f"{p.first} and {p.second}: correlation r = {p.per_reading:.2f} per reading and "
+            f"r = {p.daily:.2f} between daily totals."
+            for p in pairs
+        ]
+        directions = {_label(channel): channel.decoded.direction for channel in series}
+        for importer in present:
+            for exporter in present:
+                if (directions[importer], directions[exporter]) != (
+                    Direction.IMPORT,
+                    Direction.EXPORT,
+                ):
+                    continue
+                result = stats.netting(present[importer], present[exporter], tz=tz)
+                if result is not None:
+                    nettings.append(result)
+                    findings.append(netting_finding(result))
+    return Overview(
+        tz=tz,
+        start=start,
+        end=end,
+        rows=rows,
+        charts=overview_charts,
+        pairs=pairs,
+        netting=nettings,
+        findings=findings,
+    )
+
+
+def overview_report(*, params: ReportParams) -> Overview:
+    """All units with their channels and the comparison over the window, cached by data state."""
+    units = list(units_with_channels())
+    channels = [channel for unit in units for channel in unit.channels.all()]
+    firsts = [c.first_reading_at for c in channels if c.first_reading_at]
+    lasts = [c.last_reading_at for c in channels if c.last_reading_at]
+    start, end = resolve_window(
+        params, first=min(firsts, default=None), last=max(lasts, default=None), step=STEP
+    )
+    state = [(c.pk, c.data_changed_at, c.reading_count) for c in channels]
+    key = _cache_key("overview", state, start, end, params.tz.key)
+
+    def build() -> Overview:
+        frames = channels_frame(channels=channels, start=start, end=end)
+        return build_overview(
+            {channel: frames[channel.pk] for channel in channels},
+            totals=channel_totals(channels),
+            tz=params.tz,
+            start=start,
+            end=end,
+        )
+
+    return _cached(key, build)

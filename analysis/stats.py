@@ -1,0 +1,653 @@
+"""Statistics of meter energy series: pure functions on pandas Series, no queries, no drawing.
+
+A series here holds energy in kWh per interval as floats, indexed by the start of each interval
+as an aware timestamp, oldest first. Calendar buckets (days, weeks, time of day) are taken in the
+caller's IANA zone, so a local day is 23 or 25 hours long across a DST change. Energy is summed
+when grouped; an average power in kW is energy divided by the hours it was measured over.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.seasonal import STL
+from statsmodels.tsa.stattools import acf, pacf
+
+from meters.obis import Direction
+
+DEFAULT_INTERVAL = pd.Timedelta(minutes=15)
+# Interval name -> pandas frequency of its buckets (None: the readings themselves).
+INTERVALS: dict[str, str | None] = {"15min": None, "hour": "h", "day": "D", "week": "W-MON"}
+# The calendar length of one bucket, added in local wall time (so a day can be 23 or 25 hours).
+BUCKET_LENGTH = {
+    "hour": pd.Timedelta(hours=1),
+    "day": pd.DateOffset(days=1),
+    "week": pd.DateOffset(weeks=1),
+}
+# A 95% band: the usual significance level of a correlogram.
+ALPHA = 0.05
+# Local hours in which no photovoltaic panel produces in Central Europe, whatever the season.
+NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4})
+MIDDAY_HOURS = range(10, 16)
+# A value at or below this is taken as zero (the feed rounds to 0.1 Wh).
+ZERO = 1e-9
+
+
+# --- Sampling, gaps and data quality ---------------------------------------------------------
+
+
+def detect_interval(series: pd.Series) -> pd.Timedelta:
+    """The most common step between consecutive readings (15 minutes when it cannot be told)."""
+    steps = series.index.unique().sort_values().to_series().diff().dropna()
+    steps = steps[steps > pd.Timedelta(0)]
+    if steps.empty:
+        return DEFAULT_INTERVAL
+    return pd.Timedelta(steps.mode().iloc[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A run of missing readings: [start, end), `count` intervals long."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    count: int
+
+
+def missing_ranges(series: pd.Series, *, interval: pd.Timedelta) -> list[Gap]:
+    """The runs of intervals missing between the first and the last reading."""
+    index = series.index.unique().sort_values()
+    if len(index) < 2:
+        return []
+    steps = index[1:] - index[:-1]
+    holes = np.flatnonzero(steps > interval)
+    return [
+        Gap(index[i] + interval, index[i + 1], int(steps[i] // interval) - 1)
+        for i in holes
+        if steps[i] // interval > 1
+    ]
+
+
+def regular(series: pd.Series, *, interval: pd.Timedelta) -> pd.Series:
+    """The series on a complete grid from its first to its last reading, NaN where missing."""
+    series = series[~series.index.duplicated(keep="first")].sort_index()
+    if series.empty:
+        return series
+    grid = pd.date_range(series.index[0], series.index[-1], freq=interval)
+    return series.reindex(grid)
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """The data-quality summary of one series."""
+
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    interval: pd.Timedelta
+    readings: int
+    expected: int
+    missing: list[Gap]
+    missing_count: int
+    duplicates: int
+    zeros: int
+    negatives: int
+    minimum: float
+    mean: float
+    median: float
+    maximum: float
+    total: float
+
+    @property
+    def completeness(self) -> float:
+        return (self.readings - self.duplicates) / self.expected if self.expected else 0.0
+
+    @property
+    def span(self) -> pd.Timedelta:
+        if self.first is None or self.last is None:
+            return pd.Timedelta(0)
+        return self.last + self.interval - self.first
+
+    @property
+    def span_days(self) -> float:
+        return self.span / pd.Timedelta(days=1)
+
+    @property
+    def interval_minutes(self) -> float:
+        return self.interval / pd.Timedelta(minutes=1)
+
+
+def quality(series: pd.Series) -> Quality:
+    """Span, sampling interval, counts, gaps and the distribution of the values."""
+    interval = detect_interval(series)
+    nan = float("nan")
+    if series.empty:
+        return Quality(None, None, interval, 0, 0, [], 0, 0, 0, 0, nan, nan, nan, nan, 0.0)
+    first, last = series.index.min(), series.index.max()
+    gaps = missing_ranges(series, interval=interval)
+    return Quality(
+        first=first,
+        last=last,
+        interval=interval,
+        readings=len(series),
+        expected=int((last - first) // interval) + 1,
+        missing=gaps,
+        missing_count=sum(gap.count for gap in gaps),
+        duplicates=int(series.index.duplicated().sum()),
+        zeros=int((series.abs() <= ZERO).sum()),
+        negatives=int((series < -ZERO).sum()),
+        minimum=float(series.min()),
+        mean=float(series.mean()),
+        median=float(series.median()),
+        maximum=float(series.max()),
+        total=float(series.sum()),
+    )
+
+
+# --- Grouping into longer intervals ----------------------------------------------------------
+
+
+def grouped(series: pd.Series, *, interval: str, tz: tzinfo) -> pd.DataFrame:
+    """Buckets of `interval` in local time: energy (kWh, summed), mean reading, mean power.
+
+    Columns: `energy` (sum, kWh), `mean` (mean reading, kWh per reading), `power` (mean power in
+    kW over the readings present), `readings`, `expected` (readings a full bucket holds) and
+    `complete`. Buckets at the edges of the range or with gaps are marked incomplete, so a
+    partial day is never read as a low day.
+    """
+    if interval not in INTERVALS:
+        raise ValueError(f"unknown interval {interval!r}")
+    step = detect_interval(series)
+    hours = step / pd.Timedelta(hours=1)
+    local = series.tz_convert(tz)
+    freq = INTERVALS[interval]
+    if freq is None:
+        frame = pd.DataFrame({"energy": local, "mean": local, "readings": 1, "expected": 1})
+    else:
+        buckets = local.resample(freq, label="left", closed="left")
+        frame = buckets.agg(["sum", "mean", "count"]).rename(
+            columns={"sum": "energy", "count": "readings"}
+        )
+        ends = frame.index + BUCKET_LENGTH[interval]
+        frame["expected"] = ((ends - frame.index) / step).astype(int)
+    frame["power"] = frame["mean"] / hours
+    frame["complete"] = frame["readings"] >= frame["expected"]
+    return frame[["energy", "mean", "power", "readings", "expected", "complete"]]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupingSummary:
+    """One row of the table comparing the groupings: what a typical bucket holds."""
+
+    interval: str
+    buckets: int
+    complete: int
+    mean_energy: float
+    max_energy: float
+    mean_power: float
+
+
+def grouping_summaries(series: pd.Series, *, tz: tzinfo) -> list[GroupingSummary]:
+    """For each interval, the mean and largest energy of its complete buckets."""
+    rows = []
+    for name in INTERVALS:
+        frame = grouped(series, interval=name, tz=tz)
+        full = frame[frame["complete"]]
+        rows.append(
+            GroupingSummary(
+                interval=name,
+                buckets=len(frame),
+                complete=len(full),
+                mean_energy=float(full["energy"].mean()) if len(full) else float("nan"),
+                max_energy=float(full["energy"].max()) if len(full) else float("nan"),
+                mean_power=float(full["power"].mean()) if len(full) else float("nan"),
+            )
+        )
+    return rows
+
+
+# --- Profiles --------------------------------------------------------------------------------
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Means by local time of day (kWh per reading), by weekday (kWh per day), and a heatmap."""
+
+    time_of_day: pd.Series
+    weekday: pd.Series
+    weekend: pd.Series
+    by_weekday: pd.Series
+    days_by_weekday: pd.Series
+    heatmap: pd.DataFrame
+
+
+def _slot_label(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def profiles(series: pd.Series, *, tz: tzinfo) -> Profiles:
+    """Daily and weekly profiles in local time, from one pass over the series.
+
+    Readings are grouped by integer keys (minute of the day, local date) and labelled only at
+    the end: grouping on strings or date objects costs pandas ten times as much.
+    """
+    local = series.tz_convert(tz)
+    wall = local.index.tz_localize(None)
+    minute = pd.Index(wall.hour * 60 + wall.minute, name="time of day")
+    day = pd.Index(wall.normalize(), name="date")
+    is_weekend = wall.day_of_week >= 5
+    values = local.to_numpy(dtype=float)
+
+    def by_minute(mask: np.ndarray) -> pd.Series:
+        means = pd.Series(values[mask]).groupby(minute[mask].to_numpy()).mean()
+        return means.rename(index=_slot_label)
+
+    daily = grouped(series, interval="day", tz=tz)
+    full_days = daily[daily["complete"]]
+    weekday_names = dict(enumerate(WEEKDAYS))
+    weekdays = full_days["energy"].groupby(full_days.index.day_of_week)
+    heatmap = pd.DataFrame(
+        {"day": day.to_numpy(), "minute": minute.to_numpy(), "value": values}
+    ).pivot_table(index="day", columns="minute", values="value", aggfunc="mean")
+    heatmap.index = [stamp.date() for stamp in heatmap.index]
+    heatmap.columns = [_slot_label(m) for m in heatmap.columns]
+    everything = np.ones(len(values), dtype=bool)
+    return Profiles(
+        time_of_day=by_minute(everything),
+        weekday=by_minute(~is_weekend),
+        weekend=by_minute(is_weekend),
+        by_weekday=weekdays.mean().rename(index=weekday_names),
+        days_by_weekday=weekdays.count().rename(index=weekday_names),
+        heatmap=heatmap,
+    )
+
+
+# --- Autocorrelation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Autocorrelation:
+    """ACF and PACF with their 95% bands (half-widths around zero) and the marked lags."""
+
+    acf: np.ndarray
+    acf_band: np.ndarray
+    pacf: np.ndarray
+    pacf_band: np.ndarray
+    per_day: int
+    per_week: int
+    # lag -> (ACF, band half-width at that lag); only lags the series is long enough for.
+    marked: dict[int, tuple[float, float]] = field(default_factory=dict)
+    reading: list[str] = field(default_factory=list)
+
+    def at(self, lag: int) -> float:
+        return float(self.acf[lag])
+
+
+def _acf(values: np.ndarray, nlags: int) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        # statsmodels announces a change of its return type; the tuple is what is used here.
+        warnings.simplefilter("ignore", FutureWarning)
+        coefficients, confint = acf(
+            values, nlags=nlags, alpha=ALPHA, missing="conservative", fft=False
+        )
+    return coefficients, confint[:, 1] - coefficients
+
+
+def autocorrelation(series: pd.Series, *, weeks: int = 2) -> Autocorrelation:
+    """ACF and PACF over `weeks` weeks of lags, at the series' own sampling interval.
+
+    Missing intervals stay missing for the ACF (statsmodels' conservative mode); the PACF,
+    which needs a gap-free series, is taken on the series with gaps linearly interpolated.
+    The PACF uses Burg's method: the Yule-Walker fit takes seconds at a thousand lags.
+    """
+    interval = detect_interval(series)
+    per_day = int(pd.Timedelta(days=1) / interval)
+    per_week = 7 * per_day
+    grid = regular(series, interval=interval)
+    values = grid.to_numpy(dtype=float)
+    n = len(values)
+    nlags = min(weeks * per_week, n - 1)
+    if nlags < 1 or np.nanstd(values) == 0:
+        empty = np.array([1.0])
+        return Autocorrelation(empty, np.zeros(1), empty, np.zeros(1), per_day, per_week)
+    coefficients, band = _acf(values, nlags)
+    filled = grid.interpolate(limit_direction="both").to_numpy(dtype=float)
+    pacf_lags = max(1, min(nlags, n // 2 - 1))
+    partial = pacf(filled, nlags=pacf_lags, method="burg")
+    pacf_band = np.full(len(partial), 1.96 / np.sqrt(n))
+    pacf_band[0] = 0.0
+    marked = {
+        lag: (float(coefficients[lag]), float(band[lag]))
+        for lag in (1, per_day, per_week)
+        if lag <= nlags
+    }
+    return Autocorrelation(
+        coefficients,
+        band,
+        partial,
+        pacf_band,
+        per_day,
+        per_week,
+        marked,
+        acf_reading(marked, per_day=per_day, per_week=per_week),
+    )
+
+
+def acf_reading(
+    marked: dict[int, tuple[float, float]], *, per_day: int, per_week: int
+) -> list[str]:
+    """What the ACF at one step, one day and one week says, in sentences with the numbers."""
+    lines = []
+    if 1 in marked:
+        r1 = marked[1][0]
+        strength = "strong" if r1 >= 0.8 else "moderate" if r1 >= 0.5 else "weak"
+        lines.append(
+            f"Persistence is {strength}: ACF at lag 1 is {r1:.2f}, so one interval's value "
+            + ("carries over into the next." if r1 >= 0.5 else "says little about the next.")
+        )
+    if per_day in marked:
+        r, band = marked[per_day]
+        if r > band and r >= 0.2:
+            lines.append(
+                f"Daily cycle: ACF at lag {per_day} (one day) is {r:.2f}, above the 95% band "
+                f"of ±{band:.2f}; the same time of day repeats from day to day."
+            )
+        else:
+            lines.append(
+                f"No daily cycle: ACF at lag {per_day} (one day) is {r:.2f} "
+                f"(95% band ±{band:.2f}); the time of day does not predict the value."
+            )
+    if per_week in marked:
+        r, band = marked[per_week]
+        r_day = marked.get(per_day, (0.0, 0.0))[0]
+        if r > band and r >= 0.2 and r > r_day + 0.05:
+            lines.append(
+                f"Weekly cycle: ACF at lag {per_week} (one week) is {r:.2f}, above the one-day "
+                f"value {r_day:.2f}; the same weekday looks alike."
+            )
+        elif r_day >= 0.2:
+            lines.append(
+                f"No weekly cycle beyond the daily one: ACF at lag {per_week} (one week) is "
+                f"{r:.2f} against {r_day:.2f} at one day (95% band ±{band:.2f})."
+            )
+        else:
+            lines.append(
+                f"No weekly cycle: ACF at lag {per_week} (one week) is {r:.2f} "
+                f"(95% band ±{band:.2f})."
+            )
+    return lines
+
+
+# --- Decomposition and periods ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """STL with a period of one day, and the periodogram's strongest periods."""
+
+    observed: pd.Series
+    trend: pd.Series
+    seasonal: pd.Series
+    resid: pd.Series
+    # 1 - Var(resid) / Var(seasonal + resid): 0 is no daily cycle, 1 a pure one.
+    seasonal_strength: float
+    # Mean daily swing (max - min) of the seasonal component, kWh per reading.
+    seasonal_range: float
+    # (period in hours, share of the variance), strongest first.
+    periods: list[tuple[float, float]]
+
+
+def main_periods(values: np.ndarray, *, hours_per_step: float, top: int = 3) -> list[tuple]:
+    """The periods (hours) carrying the most variance in the periodogram, with their share."""
+    centred = values - values.mean()
+    power = np.abs(np.fft.rfft(centred)) ** 2
+    freqs = np.fft.rfftfreq(len(centred), d=hours_per_step)
+    power, freqs = power[1:], freqs[1:]
+    total = power.sum()
+    if total == 0:
+        return []
+    # Local maxima only, so that one broad peak is not reported as three neighbouring periods.
+    padded = np.concatenate(([-np.inf], power, [-np.inf]))
+    peaks = np.flatnonzero((power >= padded[:-2]) & (power > padded[2:]))
+    strongest = peaks[np.argsort(power[peaks])[::-1][:top]]
+    return [(float(1 / freqs[i]), float(power[i] / total)) for i in strongest]
+
+
+def decomposition(series: pd.Series) -> Decomposition | None:
+    """The daily cycle separated by STL (None for less than two days of readings)."""
+    interval = detect_interval(series)
+    per_day = int(pd.Timedelta(days=1) / interval)
+    grid = regular(series, interval=interval).interpolate(limit_direction="both")
+    if len(grid) < 2 * per_day or grid.std() == 0:
+        return None
+    # Trend and low-pass smoothers evaluated every tenth point and interpolated, as R's stl()
+    # does by default: ten times faster, and the daily component stays the same (to 1e-4).
+    jump = max(1, per_day // 10)
+    fit = STL(grid.to_numpy(dtype=float), period=per_day, trend_jump=jump, low_pass_jump=jump).fit()
+    seasonal = pd.Series(fit.seasonal, index=grid.index)
+    resid = pd.Series(fit.resid, index=grid.index)
+    detrended = np.var(fit.seasonal + fit.resid)
+    strength = max(0.0, 1 - np.var(fit.resid) / detrended) if detrended > 0 else 0.0
+    swing = seasonal.groupby(seasonal.index.floor("D")).agg(lambda day: day.max() - day.min())
+    return Decomposition(
+        observed=grid,
+        trend=pd.Series(fit.trend, index=grid.index),
+        seasonal=seasonal,
+        resid=resid,
+        seasonal_strength=float(strength),
+        seasonal_range=float(swing.mean()),
+        periods=main_periods(
+            grid.to_numpy(dtype=float), hours_per_step=interval / pd.Timedelta(hours=1)
+        ),
+    )
+
+
+# --- What the unit measures ------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    GENERATION = "generation"
+    CONSUMPTION = "consumption"
+    UNDETERMINED = "undetermined"
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The features of a series that tell generation from consumption."""
+
+    night_share: float  # share of the energy measured in local night hours
+    night_zero_share: float  # share of night readings that are zero
+    zero_share: float
+    peak_hour: int  # local hour with the highest mean
+    base_power: float  # 10th percentile as power, kW
+    mean_power: float  # kW
+    peak_power: float  # largest reading as power, kW
+    spikiness: float  # 99th percentile / median
+    daily_mean: float  # kWh per complete local day
+    daily_cv: float  # coefficient of variation of the daily totals
+    acf_day: float | None
+
+
+def shape(series: pd.Series, *, tz: tzinfo, acf_day: float | None = None) -> Shape:
+    """Measure the daily shape, base load and size of a series."""
+    local = series.tz_convert(tz)
+    hours = local.index.hour
+    hours_per_step = detect_interval(series) / pd.Timedelta(hours=1)
+    night = np.isin(hours, list(NIGHT_HOURS))
+    total = float(local.sum())
+    by_hour = local.groupby(hours).mean()
+    median = float(local.median())
+    days = grouped(series, interval="day", tz=tz)
+    full = days.loc[days["complete"], "energy"]
+    daily_mean = float(full.mean()) if len(full) else float(local.sum())
+    return Shape(
+        night_share=float(local[night].sum()) / total if total > 0 else 0.0,
+        night_zero_share=float((local[night].abs() <= ZERO).mean()) if night.any() else 0.0,
+        zero_share=float((local.abs() <= ZERO).mean()),
+        peak_hour=int(by_hour.idxmax()),
+        base_power=float(local.quantile(0.10)) / hours_per_step,
+        mean_power=float(local.mean()) / hours_per_step,
+        peak_power=float(local.max()) / hours_per_step,
+        spikiness=float(local.quantile(0.99)) / median if median > ZERO else float("inf"),
+        daily_mean=daily_mean,
+        daily_cv=float(full.std() / full.mean()) if len(full) > 1 and full.mean() > 0 else 0.0,
+        acf_day=acf_day,
+    )
+
+
+def classify(features: Shape) -> Kind:
+    """Generation: nothing at night and a midday peak. Consumption: a base load at night."""
+    if (
+        features.night_share < 0.02
+        and features.night_zero_share >= 0.9
+        and features.peak_hour in MIDDAY_HOURS
+    ):
+        return Kind.GENERATION
+    if features.night_share >= 0.1 and features.base_power > 0:
+        return Kind.CONSUMPTION
+    return Kind.UNDETERMINED
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    kind: Kind
+    headline: str
+    evidence: list[str]
+    features: Shape
+
+
+_HEADLINES = {
+    (Kind.GENERATION, Direction.EXPORT): "photovoltaic feed-in: solar generation exported to "
+    "the grid",
+    (Kind.GENERATION, Direction.IMPORT): "a photovoltaic-shaped series on an import channel: "
+    "most likely generation (a production meter, or a channel labelled the wrong way)",
+    (Kind.GENERATION, None): "generation, most likely photovoltaic feed-in",
+    (Kind.CONSUMPTION, Direction.IMPORT): "consumption drawn from the grid",
+    (Kind.CONSUMPTION, Direction.EXPORT): "consumption-shaped export: energy fed in around the "
+    "clock, which photovoltaics cannot do (a battery, a generator, or a mislabelled channel)",
+    (Kind.CONSUMPTION, None): "consumption",
+}
+
+
+def hypothesis(
+    series: pd.Series, *, direction: Direction | None, tz: tzinfo, acf_day: float | None = None
+) -> Hypothesis:
+    """What the series most likely measures, argued from its OBIS direction and its shape.
+
+    The verdict comes from the data alone: the OBIS direction corroborates or contradicts it,
+    it never decides it.
+    """
+    features = shape(series, tz=tz, acf_day=acf_day)
+    kind = classify(features)
+    evidence = []
+    if direction is Direction.EXPORT:
+        evidence.append("The OBIS code counts exported energy (-A): energy fed into the grid.")
+    elif direction is Direction.IMPORT:
+        evidence.append("The OBIS code counts imported energy (+A): energy drawn from the grid.")
+    else:
+        evidence.append("The OBIS code does not tell the direction of the energy.")
+    evidence.append(
+        f"{features.night_share:.1%} of the energy falls in the night hours 22:00-05:00 local "
+        f"time, and {features.night_zero_share:.0%} of the night readings are zero; "
+        f"{features.zero_share:.0%} of all readings are zero."
+    )
+    evidence.append(
+        f"The mean by time of day peaks in the hour from {features.peak_hour:02d}:00 local time"
+        + (" (midday)." if features.peak_hour in MIDDAY_HOURS else ", not at midday.")
+    )
+    evidence.append(
+        f"Size: {features.mean_power:.3f} kW on average, a base load (10th percentile) of "
+        f"{features.base_power:.3f} kW, a largest interval of {features.peak_power:.2f} kW "
+        f"(kWh per interval / interval length in hours), and {features.daily_mean:.2f} kWh "
+        f"per complete day."
+    )
+    if kind is Kind.CONSUMPTION:
+        evidence.append(
+            f"The 99th percentile is {features.spikiness:.1f} times the median: a low base load "
+            + (
+                "with short spikes, as switching appliances (kettle, oven, heat pump) make."
+                if features.spikiness >= 3
+                else "with few spikes."
+            )
+        )
+    if kind is Kind.GENERATION:
+        evidence.append(
+            f"Daily totals vary by {features.daily_cv:.0%} (coefficient of variation) from day "
+            "to day, as the weather varies; a load follows habits and varies less."
+        )
+    if acf_day is not None:
+        evidence.append(f"ACF at one day: {acf_day:.2f}.")
+    headline = _HEADLINES.get(
+        (kind, direction), "undetermined: the shape is neither clearly generation nor consumption"
+    )
+    return Hypothesis(kind, headline, evidence, features)
+
+
+# --- Comparing units -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Netting:
+    """Whether an import series drops while an export series rises."""
+
+    importer: str
+    exporter: str
+    correlation: float
+    exporting_intervals: int
+    import_while_exporting: float  # mean kWh per reading
+    import_same_hours_otherwise: float  # same local hours, no export
+    both_nonzero_share: float
+    nets: bool
+
+    @property
+    def ratio(self) -> float:
+        if self.import_same_hours_otherwise <= 0:
+            return float("nan")
+        return self.import_while_exporting / self.import_same_hours_otherwise
+
+
+def correlations(frame: pd.DataFrame, *, tz: tzinfo) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pearson correlations between the columns: per reading, and of complete local days."""
+    aligned = frame.dropna()
+    daily = {column: grouped(aligned[column], interval="day", tz=tz) for column in aligned.columns}
+    complete = np.logical_and.reduce([d["complete"].to_numpy() for d in daily.values()])
+    days = pd.DataFrame({c: d["energy"].to_numpy()[complete] for c, d in daily.items()})
+    return aligned.corr(), days.corr()
+
+
+def netting(importer: pd.Series, exporter: pd.Series, *, tz: tzinfo) -> Netting | None:
+    """Does import drop while export rises, in the hours of the day when export happens?
+
+    One site behind one meter nets its own generation: while it exports it does not import,
+    so import falls towards zero exactly when export rises. Separate sites show no such link.
+    The comparison is made within the same local hours, so the daily cycle alone cannot fake it.
+    The verdict rests on that drop and on how often both flow at once; the correlation over all
+    readings is reported, but nights, when neither moves, dilute it.
+    """
+    both = pd.concat({"imp": importer, "exp": exporter}, axis=1).dropna()
+    exporting = both["exp"] > ZERO
+    if not exporting.any() or exporting.all():
+        return None
+    hours = both.index.tz_convert(tz).hour
+    export_hours = set(hours[exporting.to_numpy()])
+    in_hours = np.isin(hours, list(export_hours))
+    while_exporting = float(both.loc[exporting, "imp"].mean())
+    otherwise = both.loc[in_hours & ~exporting.to_numpy(), "imp"]
+    otherwise_mean = float(otherwise.mean()) if len(otherwise) else float("nan")
+    correlation = float(both["imp"].corr(both["exp"]))
+    both_nonzero = float((both.loc[exporting, "imp"] > ZERO).mean())
+    drops = bool(otherwise_mean > 0 and while_exporting < 0.5 * otherwise_mean)
+    return Netting(
+        importer=str(importer.name),
+        exporter=str(exporter.name),
+        correlation=correlation,
+        exporting_intervals=int(exporting.sum()),
+        import_while_exporting=while_exporting,
+        import_same_hours_otherwise=otherwise_mean,
+        both_nonzero_share=both_nonzero,
+        nets=drops and both_nonzero < 0.5,
+    )

@@ -1,0 +1,149 @@
+"""OpenAPI descriptions and examples of the query parameters and error responses."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from meters.selectors import Agg, Interval
+
+CONSUMER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+PRODUCER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+
+
+def _query(name: str, kind, description: str, examples: dict, **kwargs) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        kind,
+        OpenApiParameter.QUERY,
+        description=description,
+        examples=[OpenApiExample(title, value=value) for title, value in examples.items()],
+        **kwargs,
+    )
+
+
+MUID = _query(
+    "muid",
+    OpenApiTypes.UUID,
+    "Only these metering units. Repeat the parameter or separate muids with commas. "
+    "A muid that is not held gives no readings (not an error).",
+    {"One unit": [CONSUMER], "Two units side by side": [CONSUMER, PRODUCER]},
+    many=True,
+)
+OBIS = _query(
+    "obis",
+    OpenApiTypes.STR,
+    "Only these OBIS codes, as 12 hex digits (0100011D00FF) or readable (1-0:1.29.0*255). "
+    "Repeat the parameter or separate codes with commas.",
+    {"Import, hex": ["0100011D00FF"], "Export, readable": ["1-0:2.29.0*255"]},
+    many=True,
+)
+QUALITY = _query(
+    "quality",
+    OpenApiTypes.STR,
+    "Only readings of these qualities, as sent by the source. Repeat or separate with commas.",
+    {"Measured": ["measured"]},
+    many=True,
+)
+START = _query(
+    "start",
+    OpenApiTypes.STR,
+    "Readings at or after this instant (inclusive): ISO 8601 with a UTC offset (Z or +01:00), "
+    "or a plain date, meaning midnight at the start of that day in tz.",
+    {
+        "Local date": "2023-02-01",
+        "Instant with offset": "2023-02-01T00:00:00+01:00",
+        "Instant in UTC": "2023-01-31T23:00:00Z",
+    },
+)
+END = _query(
+    "end",
+    OpenApiTypes.STR,
+    "Readings before this instant (exclusive); same forms as start, and later than start.",
+    {"Local date": "2023-03-01", "Instant with offset": "2023-03-01T00:00:00+01:00"},
+)
+TZ = _query(
+    "tz",
+    OpenApiTypes.STR,
+    f"IANA time zone whose calendar plain dates and buckets follow (default {settings.TIME_ZONE}).",
+    {"Zurich": "Europe/Zurich", "UTC": "UTC"},
+    default=settings.TIME_ZONE,
+)
+FORMAT = _query(
+    "format",
+    OpenApiTypes.STR,
+    "csv streams every matching row as CSV (no pagination); json (default) answers JSON.",
+    {"CSV export": "csv"},
+    enum=["json", "csv"],
+)
+ORDERING = _query(
+    "ordering",
+    OpenApiTypes.STR,
+    "timestamp: oldest first (default); -timestamp: newest first.",
+    {"Newest first": "-timestamp"},
+    enum=["timestamp", "-timestamp"],
+    default="timestamp",
+)
+PAGE_SIZE = _query(
+    "page_size",
+    OpenApiTypes.INT,
+    f"Readings per page, 1 to {settings.API_MAX_PAGE_SIZE} (default {settings.API_PAGE_SIZE}); "
+    "more is a 400.",
+    {"One day of one channel": 96},
+)
+CURSOR = _query(
+    "cursor",
+    OpenApiTypes.STR,
+    "Opaque position from the next or previous link of a page; do not build it yourself.",
+    {"From a next link": "MjAyMy0wMi0wMVQyMzo0NTowMFp8MXww"},
+)
+INTERVAL = _query(
+    "interval",
+    OpenApiTypes.STR,
+    "Bucket length. day, week (from Monday) and month follow the local calendar of tz, so a "
+    "day is 23 or 25 hours long across a DST change. At most "
+    f"{settings.API_MAX_BUCKETS} buckets per series in [start, end).",
+    {"Daily": "day", "Quarter hours": "15min", "Monthly": "month"},
+    enum=[interval.value for interval in Interval],
+    required=True,
+)
+AGG = _query(
+    "agg",
+    OpenApiTypes.STR,
+    "How the readings of a bucket combine: sum (default, energy in the bucket), avg (mean "
+    "energy per 15-minute reading), min, max, or count (readings).",
+    {"Energy per bucket": "sum", "Peak quarter hour": "max"},
+    enum=[agg.value for agg in Agg],
+    default=Agg.SUM.value,
+)
+
+READING_FILTERS = [MUID, OBIS, QUALITY, START, END, TZ]
+
+
+class ErrorSerializer(serializers.Serializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Reasons by the query parameter at fault; 'detail' for the request as a whole.",
+    )
+
+
+def _error(status: int, description: str, title: str, errors: dict) -> OpenApiResponse:
+    example = OpenApiExample(title, value={"errors": errors}, status_codes=[str(status)])
+    return OpenApiResponse(ErrorSerializer, description=description, examples=[example])
+
+
+BAD_REQUEST = _error(
+    400,
+    "A query parameter is invalid; errors names it and says why.",
+    "End before start",
+    {"end": ["Must be later than start."]},
+)
+NOT_FOUND = _error(404, "No such unit.", "Unknown muid", {"detail": ["No unit with this muid."]})
+
+
+def csv_response(description: str, example: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        OpenApiTypes.STR,
+        description=description,
+        examples=[OpenApiExample("CSV", value=example, media_type="text/csv")],
+    )

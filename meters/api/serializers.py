@@ -1,0 +1,145 @@
+"""Response shapes. Values are exact decimal text; instants are ISO 8601 with an offset."""
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from meters.models import Channel, Unit
+from meters.moments import format_utc
+from meters.obis import decode
+from meters.selectors import Agg, Bucket
+
+
+def decimal_text(value: Decimal | int) -> str:
+    """`0.0117` from the stored Decimal('0.011700'): exact, without the scale's trailing zeros."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(value.normalize(), "f")
+    return "0" if text == "-0" else text
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "0.0117"})
+class DecimalTextField(serializers.Field):
+    def to_representation(self, value):
+        return decimal_text(value)
+
+
+@extend_schema_field({"type": "string", "format": "date-time", "example": "2023-02-01T00:00:00Z"})
+class UTCDateTimeField(serializers.Field):
+    """An instant in UTC, written with Z as the source writes it."""
+
+    def to_representation(self, value):
+        return format_utc(value)
+
+
+@extend_schema_field(
+    {"type": "string", "format": "date-time", "example": "2023-02-01T00:00:00+01:00"}
+)
+class LocalDateTimeField(serializers.Field):
+    """An instant with the UTC offset of the zone it was computed in."""
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="decoded.code", help_text="Readable OBIS code.")
+    description = serializers.CharField(source="decoded.description")
+    direction = serializers.ChoiceField(
+        source="decoded.direction",
+        choices=["import", "export"],
+        allow_null=True,
+        help_text="Energy drawn from the grid (import) or fed into it (export).",
+    )
+    unit = serializers.CharField(
+        source="decoded.unit_of_measure",
+        allow_null=True,
+        help_text="Unit of measure of the values, e.g. kWh.",
+    )
+    first_reading_at = UTCDateTimeField(allow_null=True)
+    last_reading_at = UTCDateTimeField(allow_null=True, help_text="Start of the last interval.")
+
+    class Meta:
+        model = Channel
+        fields = [
+            "obis",
+            "code",
+            "description",
+            "direction",
+            "unit",
+            "first_reading_at",
+            "last_reading_at",
+            "reading_count",
+        ]
+        extra_kwargs = {"obis": {"help_text": "OBIS code as 12 hex digits, as the feed sends it."}}
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    """A unit, its channels, and its span over all channels (from the prefetched channels)."""
+
+    first_reading_at = serializers.SerializerMethodField()
+    last_reading_at = serializers.SerializerMethodField()
+    reading_count = serializers.SerializerMethodField()
+    channels = ChannelSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Unit
+        fields = ["muid", "first_reading_at", "last_reading_at", "reading_count", "channels"]
+
+    @extend_schema_field(UTCDateTimeField(allow_null=True))
+    def get_first_reading_at(self, unit: Unit) -> str | None:
+        moments = [c.first_reading_at for c in unit.channels.all() if c.first_reading_at]
+        return format_utc(min(moments)) if moments else None
+
+    @extend_schema_field(UTCDateTimeField(allow_null=True))
+    def get_last_reading_at(self, unit: Unit) -> str | None:
+        moments = [c.last_reading_at for c in unit.channels.all() if c.last_reading_at]
+        return format_utc(max(moments)) if moments else None
+
+    def get_reading_count(self, unit: Unit) -> int:
+        return sum(channel.reading_count for channel in unit.channels.all())
+
+
+class ReadingSerializer(serializers.Serializer):
+    muid = serializers.UUIDField()
+    obis = serializers.CharField(help_text="OBIS code as 12 hex digits.")
+    timestamp = UTCDateTimeField(help_text="Start of the 15-minute interval, in UTC.")
+    value = DecimalTextField(help_text="Energy in the interval (kWh for the known energy codes).")
+    quality = serializers.CharField(help_text="As sent by the source, e.g. measured.")
+    measurement = serializers.CharField(help_text="As sent by the source, e.g. energy.")
+
+
+class ReadingPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page; null on the last.")
+    previous = serializers.URLField(
+        allow_null=True, help_text="The previous page; null on the first."
+    )
+    results = ReadingSerializer(many=True)
+
+
+class BucketSerializer(serializers.Serializer):
+    muid = serializers.UUIDField()
+    obis = serializers.CharField(help_text="OBIS code as 12 hex digits.")
+    start = LocalDateTimeField(help_text="Start of the bucket, with the offset of tz.")
+    end = LocalDateTimeField(help_text="End of the bucket (exclusive), with the offset of tz.")
+    value = DecimalTextField(help_text="The agg of the readings' values (for count: readings).")
+    unit = serializers.SerializerMethodField(help_text="Unit of measure of value.")
+    count = serializers.IntegerField(help_text="Readings in the bucket.")
+    expected = serializers.IntegerField(
+        help_text="Readings a complete bucket holds: 96 a day, 92 or 100 across a DST change."
+    )
+
+    def get_unit(self, bucket: Bucket) -> str | None:
+        if self.context.get("agg") == Agg.COUNT:
+            return "readings"
+        return decode(bucket.obis).unit_of_measure
+
+
+class AggregateSerializer(serializers.Serializer):
+    interval = serializers.CharField()
+    agg = serializers.CharField()
+    tz = serializers.CharField(help_text="The zone whose calendar the buckets follow.")
+    start = LocalDateTimeField(allow_null=True, help_text="The start parameter, as understood.")
+    end = LocalDateTimeField(allow_null=True, help_text="The end parameter, as understood.")
+    buckets = BucketSerializer(many=True)

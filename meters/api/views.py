@@ -1,0 +1,249 @@
+"""The API's views: parse parameters, call a selector, shape the answer. No queries here."""
+
+from itertools import chain
+
+from django.conf import settings
+from django.db import DataError
+from django.db.models import F
+from django.http import Http404
+from django.utils.text import slugify
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from meters.api import schema
+from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
+from meters.api.pagination import paginate
+from meters.api.renderers import CSVRenderer, csv_response
+from meters.api.serializers import (
+    AggregateSerializer,
+    ReadingPageSerializer,
+    UnitSerializer,
+    decimal_text,
+)
+from meters.moments import format_utc
+from meters.selectors import (
+    Agg,
+    Interval,
+    bucket_count,
+    channels_span,
+    readings_aggregate,
+    visible_readings,
+    visible_units,
+    visible_units_with_channels,
+)
+
+READING_FIELDS = ["muid", "obis", "timestamp", "value", "quality", "measurement"]
+BUCKET_FIELDS = ["muid", "obis", "start", "end", "value", "count", "expected"]
+
+
+class UnitViewSet(viewsets.ReadOnlyModelViewSet):
+    """Metering units with their OBIS channels and reading spans."""
+
+    serializer_class = UnitSerializer
+    lookup_field = "muid"
+    pagination_class = None
+
+    def get_queryset(self):
+        return visible_units_with_channels(user=self.request.user)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound("No unit with this muid.") from None
+
+    @extend_schema(
+        summary="List the units",
+        description="Every unit with its channels; two queries whatever the number of units.",
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One unit", responses={200: UnitSerializer, 404: schema.NOT_FOUND})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+
+class ReadingViewSet(viewsets.ViewSet):
+    """Readings, filtered, as pages or CSV; and aggregated into buckets by the database."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+
+    @extend_schema(
+        summary="List readings",
+        description="Filtered readings, one page at a time (cursor pagination, stable under "
+        "inserts), or all of them as CSV with format=csv.",
+        parameters=[
+            *schema.READING_FILTERS,
+            schema.ORDERING,
+            schema.PAGE_SIZE,
+            schema.CURSOR,
+            schema.FORMAT,
+        ],
+        responses={
+            (200, "application/json"): ReadingPageSerializer,
+            (200, "text/csv"): schema.csv_response(
+                "Every matching reading, streamed.",
+                "muid,obis,timestamp,value,quality,measurement\r\n"
+                f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00Z,0.0117,measured,energy\r\n",
+            ),
+            400: schema.BAD_REQUEST,
+        },
+    )
+    def list(self, request):
+        readings, params = self._filtered(ReadingListFilter)
+        readings = readings.annotate(muid=F("channel__unit__muid"), obis=F("channel__obis"))
+        descending = params["ordering"] == "-timestamp"
+        if self._csv(request):
+            order = ["-timestamp", "-channel_id"] if descending else ["timestamp", "channel_id"]
+            rows = readings.order_by(*order).values_list(*READING_FIELDS)
+            return csv_response(
+                filename="readings.csv",
+                header=READING_FIELDS,
+                rows=(
+                    (muid, obis, format_utc(timestamp), decimal_text(value), quality, kind)
+                    for muid, obis, timestamp, value, quality, kind in rows.iterator(2000)
+                ),
+            )
+        page = paginate(readings, request, descending=descending, fields=READING_FIELDS)
+        return Response(ReadingPageSerializer(page).data)
+
+    @extend_schema(
+        summary="Aggregate readings into time buckets",
+        description="The database groups the filtered readings of each channel into buckets of "
+        "interval in the local calendar of tz and aggregates them with agg. Buckets without "
+        "readings are left out; count < expected marks a gap or a bucket cut by start/end.",
+        parameters=[*schema.READING_FILTERS, schema.INTERVAL, schema.AGG, schema.FORMAT],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                AggregateSerializer,
+                examples=[
+                    OpenApiExample(
+                        "Daily energy",
+                        value={
+                            "interval": "day",
+                            "agg": "sum",
+                            "tz": "Europe/Zurich",
+                            "start": "2023-03-26T00:00:00+01:00",
+                            "end": "2023-03-27T00:00:00+02:00",
+                            "buckets": [
+                                {
+                                    "muid": schema.CONSUMER,
+                                    "obis": "0100011D00FF",
+                                    "start": "2023-03-26T00:00:00+01:00",
+                                    "end": "2023-03-27T00:00:00+02:00",
+                                    "value": "3.1415",
+                                    "unit": "kWh",
+                                    "count": 92,
+                                    "expected": 92,
+                                }
+                            ],
+                        },
+                    )
+                ],
+            ),
+            (200, "text/csv"): schema.csv_response(
+                "The buckets, streamed.",
+                "muid,obis,start,end,value,count,expected\r\n"
+                f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00+01:00,"
+                "2023-02-02T00:00:00+01:00,3.5731,96,96\r\n",
+            ),
+            400: schema.BAD_REQUEST,
+        },
+    )
+    @action(detail=False)
+    def aggregate(self, request):
+        readings, params = self._filtered(ReadingAggregateFilter)
+        interval, agg, tz = Interval(params["interval"]), Agg(params["agg"]), params["tz"]
+        self._check_bucket_limit(params, interval)
+        buckets = readings_aggregate(readings=readings, interval=interval, agg=agg, tz=tz)
+        try:
+            # The query runs on the first bucket: a zone the database lacks fails here, not
+            # halfway through a streamed response.
+            first = next(buckets, None)
+        except DataError:
+            raise ValidationError(
+                {"tz": ["This time zone is not known to the database."]}
+            ) from None
+        buckets = chain([first], buckets) if first else iter(())
+        if self._csv(request):
+            return csv_response(
+                filename=f"readings-{interval}-{agg}-{slugify(str(tz))}.csv",
+                header=BUCKET_FIELDS,
+                rows=(
+                    (
+                        b.muid,
+                        b.obis,
+                        b.start.isoformat(),
+                        b.end.isoformat(),
+                        decimal_text(b.value),
+                        b.count,
+                        b.expected,
+                    )
+                    for b in buckets
+                ),
+            )
+        start, end = params["start"], params["end"]
+        answer = {
+            "interval": interval,
+            "agg": agg,
+            "tz": str(tz),
+            "start": start and start.astimezone(tz),
+            "end": end and end.astimezone(tz),
+            "buckets": list(buckets),
+        }
+        return Response(AggregateSerializer(answer, context={"agg": agg}).data)
+
+    def _filtered(self, filter_class: type[ReadingFilter]):
+        filterset = filter_class(
+            self.request.query_params, queryset=visible_readings(user=self.request.user)
+        )
+        if not filterset.is_valid():
+            # Not django-filter's translate_validation: it %-formats each message again, and a
+            # message that quotes a client's "%" would then fail.
+            raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        return filterset.qs, filterset.form.cleaned_data
+
+    def _check_bucket_limit(self, params, interval: Interval) -> None:
+        """400 when [start, end) spans more buckets than API_MAX_BUCKETS.
+
+        An open end is taken from the span of the selected channels.
+        """
+        start, end = params["start"], params["end"]
+        if start is None or end is None:
+            first, last = channels_span(
+                units=visible_units(user=self.request.user),
+                muids=params["muid"],
+                obis=params["obis"],
+            )
+            start, end = start or first, end or last
+        if start is None or end is None:
+            return
+        count = bucket_count(start, end, interval=interval, tz=params["tz"])
+        if count > settings.API_MAX_BUCKETS:
+            raise ValidationError(
+                {
+                    "interval": [
+                        f"[start, end) spans {count} {interval} buckets, more than the "
+                        f"limit of {settings.API_MAX_BUCKETS}: narrow the range or choose a "
+                        "longer interval."
+                    ]
+                }
+            )
+
+    @staticmethod
+    def _csv(request) -> bool:
+        return request.accepted_renderer.format == CSVRenderer.format
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error asked for as CSV is still a JSON body a client can read.
+        renderer = getattr(request, "accepted_renderer", None)
+        csv_error = renderer is not None and renderer.format == CSVRenderer.format
+        if csv_error and isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)

@@ -1,0 +1,46 @@
+"""Helpers for the API tests: requests through the test client, synthetic readings in bulk."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from meters.models import Channel, Reading
+from tests.factories import INTERVAL
+
+READINGS = "/api/v1/readings/"
+AGGREGATE = "/api/v1/readings/aggregate/"
+UNITS = "/api/v1/units/"
+
+
+def body(response) -> str:
+    """The text of a response, streamed or not."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+@pytest.fixture
+def api(client):
+    """GET with query parameters; a list value repeats the parameter."""
+
+    def get(path: str, **params):
+        return client.get(path, params)
+
+    return get
+
+
+def add_readings(
+    channel: Channel, start: datetime, count: int, *, value: str = "0.25", quality="measured"
+) -> list[Reading]:
+    """`count` consecutive 15-minute readings of `channel` from `start`, in one insert."""
+    return Reading.objects.bulk_create(
+        Reading(
+            channel=channel,
+            timestamp=start + i * INTERVAL,
+            value=Decimal(value),
+            quality=quality,
+            measurement="energy",
+        )
+        for i in range(count)
+    )
