@@ -6,6 +6,7 @@ simply never read again. Views and the export_report command both come through h
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import combinations
@@ -19,9 +20,8 @@ from analysis import charts, stats
 from analysis.charts import Chart
 from analysis.data import channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
-from meters.models import Channel
+from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
-from meters.selectors import units_with_channels
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
 CACHE_VERSION = 1
@@ -393,9 +393,13 @@ def build_overview(
     )
 
 
-def overview_report(*, params: ReportParams) -> Overview:
-    """All units with their channels and the comparison over the window, cached by data state."""
-    units = list(units_with_channels())
+def overview_report(*, units: Iterable[Unit], params: ReportParams) -> Overview:
+    """`units` (with their channels prefetched) and their comparison, cached by data state.
+
+    The caller chooses the units: a page passes those its user may read. The cache key names
+    every channel the report is built from, so a report is shared only by users who see
+    exactly the same channels, and never holds a channel its reader may not see.
+    """
     channels = [channel for unit in units for channel in unit.channels.all()]
     firsts = [c.first_reading_at for c in channels if c.first_reading_at]
     lasts = [c.last_reading_at for c in channels if c.last_reading_at]

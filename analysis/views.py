@@ -1,5 +1,6 @@
 """The analysis pages: validate the query, fetch the (cached) report, render it."""
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -8,7 +9,7 @@ from django.utils.http import urlencode
 from analysis.params import ReportParamsForm
 from analysis.reports import overview_report, unit_report
 from meters.models import Channel, Unit
-from meters.selectors import units_with_channels
+from meters.selectors import visible_units_with_channels
 
 
 def _bad_request(request: HttpRequest, errors: list[tuple[str, str]]) -> HttpResponse:
@@ -24,21 +25,26 @@ def report_href(unit: Unit | str, channel: Channel | str | None = None, **query:
     return f"{url}?{urlencode(params)}" if params else url
 
 
+@login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    """Every unit with its channels, and the comparison of all of them."""
+    """Every unit the user may read with its channels, and the comparison of all of them."""
     form = ReportParamsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form.error_list())
     params = form.params()
-    report = overview_report(params=params)
+    report = overview_report(units=visible_units_with_channels(user=request.user), params=params)
     tz = request.GET.get("tz", "")
     rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
     return render(request, "analysis/overview.html", {"report": report, "rows": rows})
 
 
+@login_required
 def report(request: HttpRequest, muid) -> HttpResponse:
-    """The report of one unit's channel (its first channel unless `channel` names another)."""
-    unit = get_object_or_404(units_with_channels(), muid=muid)
+    """The report of one unit's channel (its first channel unless `channel` names another).
+
+    A unit the user may not read is a 404, as one that does not exist.
+    """
+    unit = get_object_or_404(visible_units_with_channels(user=request.user), muid=muid)
     form = ReportParamsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form.error_list())

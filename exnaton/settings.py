@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_admin_lightweight_date_hierarchy",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -87,6 +88,16 @@ WSGI_APPLICATION = "exnaton.wsgi.application"
 
 # SQLite is the embedded default; production sets DATABASE_URL to PostgreSQL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# PostgreSQL's memory per sort or hash of one query. Its default (4MB) makes a year of one
+# channel's daily sums sort on disk; empty leaves the server's own setting.
+DATABASE_WORK_MEM = env.str("DATABASE_WORK_MEM", default="32MB").strip()
+if DATABASE_WORK_MEM and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if not DATABASE_WORK_MEM[:-2].isdigit() or DATABASE_WORK_MEM[-2:] not in ("kB", "MB", "GB"):
+        raise ImproperlyConfigured(
+            f"DATABASE_WORK_MEM must be a size such as 32MB, got {DATABASE_WORK_MEM!r}."
+        )
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c work_mem={DATABASE_WORK_MEM}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -213,8 +224,18 @@ METERS_INGEST_BATCH_SIZE = _positive_int("METERS_INGEST_BATCH_SIZE", 20_000)
 
 # --- API (meters/api) -----------------------------------------------------------------------
 REST_FRAMEWORK = {
-    # Open for now; per-user unit grants narrow meters.selectors.visible_units later.
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Token first: its WWW-Authenticate header makes a request without credentials a 401.
+    # Which units a user sees is decided in meters.selectors.visible_units.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Rates from API_THROTTLE_ANON and API_THROTTLE_USER, read on each request.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "meters.api.throttling.AnonRateThrottle",
+        "meters.api.throttling.UserRateThrottle",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -272,3 +293,33 @@ if ANALYSIS_DEFAULT_INTERVAL not in ("15min", "hour", "day", "week"):
 # than ANALYSIS_MAX_DAYS (a longer one is a 400), which bounds a page's time and memory.
 ANALYSIS_DEFAULT_DAYS = _positive_int("ANALYSIS_DEFAULT_DAYS", 31)
 ANALYSIS_MAX_DAYS = _positive_int("ANALYSIS_MAX_DAYS", 366)
+
+# --- Access control and limits ----------------------------------------------------------------
+# Users see the units granted to them or to one of their groups (admin: a unit's page); staff
+# see every unit. The HTML pages log in through Django's views, API clients with a token
+# (`Authorization: Token <key>`, admin: Auth Token) or the same session.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate such as 600/minute; empty turns that throttle off."""
+    value = env.str(name, default=default).strip()
+    if not value:
+        return None
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(
+            f"{name} must be requests/period such as 600/minute (or empty: off), got {value!r}."
+        )
+    return value
+
+
+# Requests per client before a 429 (DRF's throttles, counted in the default cache: per process
+# with local memory, shared across processes with CACHE_URL=redis://...). Anonymous clients are
+# counted by address; they only reach the 401 and the public schema and docs anyway.
+API_THROTTLE_ANON = _rate("API_THROTTLE_ANON", "60/minute")
+API_THROTTLE_USER = _rate("API_THROTTLE_USER", "1200/minute")
+# Most rows one CSV export of /api/v1/readings/ may hold; more is a 400 (page through the JSON).
+API_CSV_MAX_ROWS = _positive_int("API_CSV_MAX_ROWS", 100_000)

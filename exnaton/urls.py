@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from exnaton.health import healthz, readyz
@@ -7,6 +8,9 @@ from meters.views import home
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
+    # Login for the HTML pages (templates/registration/); API clients may use a token instead.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The REST API, its OpenAPI schema, Swagger UI and Redoc (meters/api/urls.py).
     path("api/", include("meters.api.urls")),
     path("analysis/", include("analysis.urls")),

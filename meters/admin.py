@@ -45,6 +45,10 @@ class UnitAdmin(admin.ModelAdmin):
     list_display = ["muid", "channel_codes", "first_reading_at", "last_reading_at", "readings"]
     search_fields = ["=muid"]
     readonly_fields = ["muid", "created_at"]
+    # Who may read the unit's data (meters.selectors.visible_units); staff read every unit.
+    fields = ["muid", "created_at", "users", "groups"]
+    filter_horizontal = ["users", "groups"]
+    list_filter = ["groups"]
     inlines = [ChannelInline]
 
     def get_queryset(self, request):

@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Round
@@ -28,10 +30,29 @@ def energy_sum(field: str = "value") -> Round:
 
 
 class Unit(models.Model):
-    """A metering unit, identified by its muid."""
+    """A metering unit, identified by its muid.
+
+    Its readings show when people are home: only the users it is granted to, directly or
+    through one of their groups, may read it (staff read every unit). See
+    meters.selectors.visible_units.
+    """
 
     muid = models.UUIDField("muid", unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="granted_units",
+        verbose_name="users granted",
+        help_text="Users who may read this unit's data.",
+    )
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="granted_units",
+        verbose_name="groups granted",
+        help_text="Groups whose members may read this unit's data.",
+    )
 
     class Meta:
         ordering = ["muid"]
@@ -81,9 +102,16 @@ class Reading(models.Model):
     """The energy one channel measured in one 15-minute interval starting at `timestamp`."""
 
     # The unique (channel, timestamp) index below serves lookups by channel; a separate
-    # foreign-key index would only cost space and insert time.
+    # foreign-key index would only cost space and insert time. No foreign-key constraint in the
+    # database either: its check runs once per inserted row (a deferred trigger, about as long
+    # as the COPY itself at a million rows). The ingest, the only writer, takes channel ids
+    # from rows it has just locked; deleting a channel still cascades through Django.
     channel = models.ForeignKey(
-        Channel, on_delete=models.CASCADE, related_name="readings", db_index=False
+        Channel,
+        on_delete=models.CASCADE,
+        related_name="readings",
+        db_index=False,
+        db_constraint=False,
     )
     timestamp = models.DateTimeField(help_text="Start of the interval (stored in UTC).")
     value = models.DecimalField(

@@ -28,6 +28,7 @@ from django.db.models import (
     Max,
     Min,
     Prefetch,
+    Q,
     QuerySet,
 )
 from django.db.models.functions import ExtractMinute, Mod, Round, Trunc
@@ -46,7 +47,10 @@ READING_INTERVAL = timedelta(minutes=15)
 
 
 def units_with_channels() -> QuerySet[Unit]:
-    """All units, each with its channels prefetched (two queries whatever the count)."""
+    """All units, each with its channels prefetched (two queries whatever the count).
+
+    For trusted callers only (commands); what a user sees comes from visible_units.
+    """
     return _with_channels(Unit.objects.all())
 
 
@@ -66,12 +70,20 @@ def channel_readings(
 
 
 def visible_units(*, user: AbstractBaseUser | AnonymousUser | None = None) -> QuerySet[Unit]:
-    """The units `user` may read: every unit, until per-user unit grants exist.
+    """The units `user` may read: those granted to them or to one of their groups; staff: all.
 
-    The API reads units and readings only through here, so that the grants are one filter in
-    one place.
+    No user, an anonymous or an inactive one reads nothing. The API, the analysis pages and
+    the home page read units and readings only through here, so a unit one may not read looks
+    exactly like one that does not exist. Subqueries rather than joins: no duplicate rows, no
+    DISTINCT, and the result can itself be used as a subquery.
     """
-    return Unit.objects.all()
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Unit.objects.none()
+    if user.is_staff or user.is_superuser:
+        return Unit.objects.all()
+    direct = Unit.users.through.objects.filter(user_id=user.pk).values("unit_id")
+    through_groups = Unit.groups.through.objects.filter(group__user=user.pk).values("unit_id")
+    return Unit.objects.filter(Q(pk__in=direct) | Q(pk__in=through_groups))
 
 
 def visible_units_with_channels(

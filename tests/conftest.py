@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.test import Client
 
 CHALLENGE_DIR = Path(django_settings.BASE_DIR) / "data" / "challenge"
 
@@ -85,3 +87,44 @@ def challenge_data(db):
         report = ingest_location(str(unit.path))
         assert report.ok, report.error
     return CHALLENGE_UNITS
+
+
+# --- Logins ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts_cleared():
+    """The API's throttles count in the cache: no test may inherit another's requests."""
+    cache.clear()
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    """The test client logged in as a staff user, who reads every unit."""
+    user = django_user_model.objects.create_user("staff", password="unused", is_staff=True)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def reader_client(db, django_user_model):
+    """Makes test clients logged in as new non-staff users, each granted the given units.
+
+    `reader_client(unit_or_muid, ...)` returns a Client with its user as `.user`.
+    """
+    from meters.models import Unit
+
+    made = []
+
+    def make(*units) -> Client:
+        user = django_user_model.objects.create_user(f"reader{len(made)}", password="unused")
+        muids = [getattr(unit, "muid", unit) for unit in units]
+        user.granted_units.set(Unit.objects.filter(muid__in=muids))
+        client = Client()
+        client.force_login(user)
+        client.user = user
+        made.append(client)
+        return client
+
+    return make

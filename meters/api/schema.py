@@ -1,6 +1,7 @@
 """OpenAPI descriptions and examples of the query parameters and error responses."""
 
 from django.conf import settings
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -72,7 +73,8 @@ TZ = _query(
 FORMAT = _query(
     "format",
     OpenApiTypes.STR,
-    "csv streams every matching row as CSV (no pagination); json (default) answers JSON.",
+    "csv streams every matching row as CSV (no pagination; /readings/ refuses more than "
+    f"{settings.API_CSV_MAX_ROWS} rows with a 400); json (default) answers JSON.",
     {"CSV export": "csv"},
     enum=["json", "csv"],
 )
@@ -138,7 +140,26 @@ BAD_REQUEST = _error(
     "End before start",
     {"end": ["Must be later than start."]},
 )
-NOT_FOUND = _error(404, "No such unit.", "Unknown muid", {"detail": ["No unit with this muid."]})
+NOT_FOUND = _error(
+    404,
+    "No such unit, or one this user may not read (the two are not told apart).",
+    "Unknown muid",
+    {"detail": ["No unit with this muid."]},
+)
+UNAUTHORIZED = _error(
+    401,
+    "No credentials, or a wrong token: send `Authorization: Token <key>` or a session cookie.",
+    "No credentials",
+    {"detail": ["Authentication credentials were not provided."]},
+)
+THROTTLED = _error(
+    429,
+    "Too many requests from this user (or address); Retry-After says when to try again.",
+    "Throttled",
+    {"detail": ["Request was throttled. Expected available in 12 seconds."]},
+)
+# Responses every endpoint of the API can give.
+ACCESS = {401: UNAUTHORIZED, 429: THROTTLED}
 
 
 def csv_response(description: str, example: str) -> OpenApiResponse:
@@ -147,3 +168,14 @@ def csv_response(description: str, example: str) -> OpenApiResponse:
         description=description,
         examples=[OpenApiExample("CSV", value=example, media_type="text/csv")],
     )
+
+
+class PageSchema(AutoSchema):
+    """For viewsets whose `list` answers one page object ({next, previous, results}).
+
+    drf-spectacular takes a `list` action to answer an array of its serializer and would
+    describe the page as an array of pages (schemathesis caught it).
+    """
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False

@@ -58,12 +58,17 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="List the units",
-        description="Every unit with its channels; two queries whatever the number of units.",
+        description="Every unit this user may read, with its channels; two queries whatever "
+        "the number of units.",
+        responses={200: UnitSerializer(many=True), **schema.ACCESS},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(summary="One unit", responses={200: UnitSerializer, 404: schema.NOT_FOUND})
+    @extend_schema(
+        summary="One unit",
+        responses={200: UnitSerializer, 404: schema.NOT_FOUND, **schema.ACCESS},
+    )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -92,6 +97,7 @@ class ReadingViewSet(viewsets.ViewSet):
                 f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00Z,0.0117,measured,energy\r\n",
             ),
             400: schema.BAD_REQUEST,
+            **schema.ACCESS,
         },
     )
     def list(self, request):
@@ -100,6 +106,7 @@ class ReadingViewSet(viewsets.ViewSet):
         descending = params["ordering"] == "-timestamp"
         if self._csv(request):
             order = ["-timestamp", "-channel_id"] if descending else ["timestamp", "channel_id"]
+            self._check_csv_limit(readings)
             rows = readings.order_by(*order).values_list(*READING_FIELDS)
             return csv_response(
                 filename="readings.csv",
@@ -153,6 +160,7 @@ class ReadingViewSet(viewsets.ViewSet):
                 "2023-02-02T00:00:00+01:00,3.5731,96,96\r\n",
             ),
             400: schema.BAD_REQUEST,
+            **schema.ACCESS,
         },
     )
     @action(detail=False)
@@ -236,6 +244,23 @@ class ReadingViewSet(viewsets.ViewSet):
             )
 
     @staticmethod
+    def _check_csv_limit(readings) -> None:
+        """400 when more than API_CSV_MAX_ROWS readings match, before anything is streamed.
+
+        One query that stops at the first reading past the limit (read from the index).
+        """
+        limit = settings.API_CSV_MAX_ROWS
+        if readings.order_by()[limit : limit + 1].exists():
+            raise ValidationError(
+                {
+                    "format": [
+                        f"More than {limit} readings match, the most one CSV export holds: "
+                        "narrow start/end or muid, or page through the JSON."
+                    ]
+                }
+            )
+
+    @staticmethod
     def _csv(request) -> bool:
         return request.accepted_renderer.format == CSVRenderer.format
 
@@ -247,3 +272,8 @@ class ReadingViewSet(viewsets.ViewSet):
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+# Set here rather than in the class body, where the name would hide the schema module from the
+# decorators.
+ReadingViewSet.schema = schema.PageSchema()

@@ -18,7 +18,7 @@ from typing import IO
 
 import requests
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min
 
 from meters.ingest.errors import SourceError, SourceUnreachable, one_line
@@ -316,7 +316,9 @@ def _run(
         raise
     except SourceError as error:
         report = IngestReport(report.source, error=str(error))
-    except DatabaseError as error:
+    except (DatabaseError, connection.Database.Error) as error:
+        # The driver's own error class too: a COPY's errors reach here unwrapped by Django
+        # (e.g. the server ending the connection mid-load, tests/meters/ingest/test_faults.py).
         report = IngestReport(report.source, error=f"database error: {one_line(error)}")
     report.seconds = time.monotonic() - started
     return report

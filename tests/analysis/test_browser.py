@@ -30,12 +30,19 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def browser_page(challenge_data, live_server):
+def browser_page(challenge_data, live_server, staff_client):
+    from django.conf import settings
     from playwright.sync_api import sync_playwright
 
+    # The pages need a login: the browser carries the staff client's session.
+    session = staff_client.cookies[settings.SESSION_COOKIE_NAME].value
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+        )
+        page = context.new_page()
         page.seen = {"errors": [], "hosts": set()}
         page.on(
             "console",

@@ -6,6 +6,7 @@ unless a test says otherwise.
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -222,21 +223,30 @@ def test_gunicorn_logs_each_request_as_a_json_line_on_stdout(container):
 def test_the_units_api_lists_the_ingested_units(container):
     if not _routed("/api/v1/units/"):
         pytest.skip("/api/v1/units/ is not routed in this tree yet")
+    environment = {**container.environment, "DJANGO_SUPERUSER_PASSWORD": secrets.token_urlsafe()}
+    created = manage(
+        "createsuperuser", "--noinput", "--username", "ops", "--email", "", env=environment
+    )
+    assert created.returncode == 0, created.stderr
+    token = manage("drf_create_token", "ops", env=container.environment).stdout.split()[2]
 
-    response = container.get("/api/v1/units/")
+    response = container.get("/api/v1/units/", Authorization=f"Token {token}")
 
     assert response.status_code == 200
     assert {str(unit.muid) for unit in CHALLENGE_UNITS} <= set(_strings(response.json()))
 
 
-def test_the_analysis_page_renders(container):
+def test_the_analysis_page_sends_an_anonymous_visitor_to_the_login_page(container):
     if not _routed("/analysis/"):
         pytest.skip("/analysis/ is not routed in this tree yet")
 
     response = container.get("/analysis/")
+    login = container.get("/accounts/login/")
 
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/accounts/login/?next=/analysis/"
+    assert login.status_code == 200
+    assert login.headers["Content-Type"].startswith("text/html")
 
 
 def _strings(value) -> list[str]:

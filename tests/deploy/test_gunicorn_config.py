@@ -3,6 +3,7 @@
 import runpy
 
 import pytest
+from django.conf import settings as django_settings
 
 from tests.deploy.conftest import PROJECT, VENV_BIN, clean_environment, run
 
@@ -58,7 +59,8 @@ def test_access_and_error_logs_go_to_stdout_in_the_django_log_format(gunicorn_co
 
     handler = config["logconfig_dict"]["handlers"]["stdout"]
     assert handler["stream"] == "ext://sys.stdout"
-    assert handler["formatter"] == "json"
+    assert handler["formatter"] == django_settings.LOG_FORMAT
+    assert config["logconfig_dict"]["formatters"] == django_settings.LOG_FORMATTERS
     assert {
         config["logconfig_dict"]["loggers"][name]["handlers"][0]
         for name in ("gunicorn.access", "gunicorn.error")

@@ -79,7 +79,7 @@ class Command(BaseCommand):
                         f"{len(report.charts)} figures"
                     )
 
-        overview = overview_report(params=params)
+        overview = overview_report(units=units_with_channels(), params=params)
         overview = replace(
             overview, charts=_write_charts(overview.charts, out=out, folder="overview")
         )

@@ -6,6 +6,7 @@ transaction: a source that fails leaves the database as it was and the others st
 command then exits non-zero.
 """
 
+import signal
 import sys
 import uuid
 from argparse import ArgumentTypeError
@@ -33,6 +34,18 @@ def _moment(text: str) -> datetime:
         return parse_moment(text, ZoneInfo(settings.TIME_ZONE))
     except ValueError as error:
         raise ArgumentTypeError(str(error)) from None
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds the ingest so that its open transaction rolls back.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way takes it
+    for a failure of the source.
+    """
+
+
+# Exit status of a process ended by SIGTERM (128 + 15), as shells and schedulers expect.
+TERMINATED_EXIT = 128 + signal.SIGTERM
 
 
 class Command(BaseCommand):
@@ -91,6 +104,37 @@ class Command(BaseCommand):
         self._live = self._verbosity >= 1 and sys.stderr.isatty()
         session = http_session()
         common = {"strict": options["strict"], "session": session}
+        self._terminated = False
+        previous = signal.signal(signal.SIGTERM, self._terminate)
+        try:
+            reports = self._ingest(muids, start, options, common)
+        except BaseException:
+            if self._terminated:
+                raise self._stopped() from None
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if self._terminated:
+            raise self._stopped()
+
+        failed = sum(not report.ok for report in reports)
+        if failed:
+            raise CommandError(f"{failed} of {len(reports)} source(s) failed")
+
+    def _terminate(self, signum, frame):
+        self._terminated = True
+        # A second SIGTERM must not interrupt the rollback the first one started.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    def _stopped(self) -> CommandError:
+        return CommandError(
+            "stopped by SIGTERM: the source being loaded was rolled back, nothing of it is "
+            "stored; run again to load it",
+            returncode=TERMINATED_EXIT,
+        )
+
+    def _ingest(self, muids, start, options, common) -> list[IngestReport]:
         reports = [
             self._show(
                 ingest_unit(
@@ -108,10 +152,7 @@ class Command(BaseCommand):
             self._show(ingest_location(location, progress=self._progress(location), **common))
             for location in options["sources"]
         ]
-
-        failed = sum(not report.ok for report in reports)
-        if failed:
-            raise CommandError(f"{failed} of {len(reports)} source(s) failed")
+        return reports
 
     def _progress(self, label: str):
         if not self._live:
@@ -127,7 +168,9 @@ class Command(BaseCommand):
         if self._live:
             sys.stderr.write("\r\033[K")  # clear the progress line
         if not report.ok:
-            self.stderr.write(f"{report.source}: FAILED: {report.error}")
+            # A source failed by SIGTERM is reported once, by the command's last line.
+            if not self._terminated:
+                self.stderr.write(f"{report.source}: FAILED: {report.error}")
             return report
         if self._verbosity >= 1:
             self.stdout.write(self.style.SUCCESS(_summary(report)))

@@ -11,6 +11,8 @@ from tests.factories import INTERVAL
 READINGS = "/api/v1/readings/"
 AGGREGATE = "/api/v1/readings/aggregate/"
 UNITS = "/api/v1/units/"
+# Queries each request of the `api` client spends on its login: the session, then its user.
+LOGIN_QUERIES = 2
 
 
 def body(response) -> str:
@@ -21,11 +23,11 @@ def body(response) -> str:
 
 
 @pytest.fixture
-def api(client):
-    """GET with query parameters; a list value repeats the parameter."""
+def api(staff_client):
+    """GET with query parameters as a staff user (who reads every unit); a list repeats."""
 
     def get(path: str, **params):
-        return client.get(path, params)
+        return staff_client.get(path, params)
 
     return get
 

@@ -2,7 +2,7 @@ import uuid
 
 from tests.conftest import CONSUMER, PRODUCER
 from tests.factories import ChannelFactory
-from tests.meters.api.conftest import UNITS
+from tests.meters.api.conftest import LOGIN_QUERIES, UNITS
 
 
 def test_it_lists_each_unit_with_its_channels_span_and_count(api, challenge_data):
@@ -49,7 +49,7 @@ def test_listing_units_takes_two_queries_whatever_their_number(api, db, django_a
     ChannelFactory.create_batch(5)
     ChannelFactory.create_batch(3, obis="0100021D00FF")
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(LOGIN_QUERIES + 2):
         response = api(UNITS)
 
     assert len(response.json()) == 8

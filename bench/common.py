@@ -1,0 +1,134 @@
+"""What every benchmark shares: the bench databases, Django set-up, timing statistics, the
+machine's description and its load average (recorded with every measurement)."""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+# Every database a benchmark creates is named exnaton_bench*; the server is the local one.
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
+PSQL = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"]
+
+
+def db_url(name: str) -> str:
+    return f"{PG_SERVER}/{name}"
+
+
+def psql(database: str, sql: str, *, capture: bool = False) -> str:
+    """Run SQL through psql (the database's own client)."""
+    done = subprocess.run(
+        [*PSQL, "-d", database, "-tA", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() if capture else ""
+
+
+def recreate_database(name: str) -> None:
+    assert name.startswith("exnaton_bench"), name
+    psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {name}")
+
+
+def drop_database(name: str) -> None:
+    assert name.startswith("exnaton_bench"), name
+    psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def django_env(database: str, **extra: str) -> dict[str, str]:
+    """The environment of a Django process on a bench database, production-like settings."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url(database),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+        # Loopback speaks plain HTTP; everything else stays as in production.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    return env
+
+
+def migrate(database: str) -> None:
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=django_env(database),
+        check=True,
+    )
+
+
+def setup_django(database: str) -> None:
+    """Configure Django in this process on `database` (call before importing models)."""
+    os.environ.update(django_env(database))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exnaton.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine() -> dict[str, str]:
+    with open("/proc/meminfo") as meminfo:
+        total_kb = int(meminfo.readline().split()[1])
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "postgresql": psql("postgres", "SHOW server_version", capture=True),
+    }
+
+
+def _cpu_model() -> str:
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(seconds) * 1000, 2),
+        "p95_ms": round(percentile(seconds, 0.95) * 1000, 2),
+        "n": len(seconds),
+    }
+
+
+class Stopwatch:
+    def __enter__(self) -> "Stopwatch":
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def print_results(results: dict, path: Path | None) -> None:
+    """Print the results as JSON, and write them to `path` when given."""
+    text = json.dumps(results, indent=2, default=str)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(text)

@@ -1,0 +1,176 @@
+"""The ingest benchmark: `ingest_meters` end to end over HTTP against PostgreSQL's own COPY.
+
+In one run, on a fresh database: (1) the first ingest of a feed of UNITS x DAYS (1,000,000
+readings by default) served over HTTP on loopback, with the peak memory of the ingest process;
+(2) re-ingest of the same feed; (3) a feed with 1% of values changed; (4) the limit: psql's
+`\\copy` of the same rows from CSV into a table identical to meters_reading (same indexes);
+(5) a naive ORM loop saving one reading at a time, on a sample.
+
+    python -m bench.ingest_bench --units 20 --days 521 --naive 20000
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import (
+    PYTHON,
+    ROOT,
+    Stopwatch,
+    django_env,
+    drop_database,
+    load_average,
+    migrate,
+    print_results,
+    psql,
+    recreate_database,
+    setup_django,
+)
+from bench.feeds import serve, unit_muid, write_csv, write_feed
+
+_COUNTS = re.compile(r"(inserted|updated|unchanged|rejected)=(\d+)")
+
+
+def run_ingest(database: str, url: str) -> dict:
+    """One `ingest_meters URL` in its own process: wall time, counts, peak RSS."""
+    command = [PYTHON, "manage.py", "ingest_meters", url, "-v", "1"]
+    load = load_average()
+    with Stopwatch() as watch:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=django_env(database), stdout=subprocess.PIPE, text=True
+        )
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"ingest_meters failed ({process.returncode}): {output}")
+    counts = {key: int(value) for key, value in _COUNTS.findall(output)}
+    readings = counts["inserted"] + counts["updated"] + counts["unchanged"]
+    return {
+        **counts,
+        "readings": readings,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(readings / watch.seconds),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "load": load,
+        "output": output.strip().splitlines()[0],
+    }
+
+
+def copy_limit(database: str, csv_path: Path) -> dict:
+    """psql's \\copy of the CSV into an empty table identical to meters_reading."""
+    psql(
+        database,
+        "DROP TABLE IF EXISTS bench_copy; "
+        "CREATE TABLE bench_copy (LIKE meters_reading INCLUDING ALL)",
+    )
+    load = load_average()
+    with Stopwatch() as watch:
+        psql(
+            database,
+            f"\\copy bench_copy (channel_id, timestamp, value, quality, measurement) "
+            f"FROM '{csv_path}' WITH (FORMAT csv)",
+        )
+    rows = int(psql(database, "SELECT count(*) FROM bench_copy", capture=True))
+    psql(database, "DROP TABLE bench_copy")
+    return {
+        "readings": rows,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(rows / watch.seconds),
+        "load": load,
+    }
+
+
+def naive_orm(database: str, count: int) -> dict:
+    """Reading.objects.create() per reading, autocommit: what a first implementation does."""
+    setup_django(database)
+    from bench.feeds import readings
+    from meters.models import Channel, Reading, Unit
+
+    sample = list(readings(units=1, days=-(-count // 96)))[:count]
+    unit, _ = Unit.objects.get_or_create(muid=unit_muid(10_000_000))
+    channel, _ = Channel.objects.get_or_create(unit=unit, obis=sample[0][1])
+    load = load_average()
+    with Stopwatch() as watch:
+        for _, _, text, value in sample:
+            Reading.objects.create(
+                channel=channel,
+                timestamp=text,
+                value=round(value, 6),
+                quality="measured",
+                measurement="energy",
+            )
+    return {
+        "readings": count,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(count / watch.seconds),
+        "load": load,
+    }
+
+
+def run(*, units: int, days: int, naive: int, database: str, keep: bool = False) -> dict:
+    recreate_database(database)
+    migrate(database)
+    results: dict = {"units": units, "days": days}
+    with tempfile.TemporaryDirectory(prefix="exnaton-bench-") as tmp:
+        folder = Path(tmp)
+        with Stopwatch() as watch:
+            written = write_feed(folder / "feed.json", units=units, days=days)
+            write_feed(folder / "feed-changed.json", units=units, days=days, changed=0.01)
+        results["feed"] = {
+            "readings": written,
+            "megabytes": round((folder / "feed.json").stat().st_size / 1e6, 1),
+            "generated_s": round(watch.seconds, 1),
+        }
+        with serve(folder) as base:
+            results["first"] = run_ingest(database, f"{base}/feed.json")
+            results["unchanged"] = run_ingest(database, f"{base}/feed.json")
+            results["changed_1pct"] = run_ingest(database, f"{base}/feed-changed.json")
+        ids = psql(
+            database,
+            "SELECT u.muid || '=' || c.id FROM meters_channel c JOIN meters_unit u "
+            "ON u.id = c.unit_id",
+            capture=True,
+        )
+        channel_ids = {}
+        for line in ids.splitlines():
+            muid, channel_id = line.split("=")
+            channel_ids[__import__("uuid").UUID(muid)] = int(channel_id)
+        write_csv(folder / "feed.csv", units=units, days=days, channel_ids=channel_ids)
+        results["copy"] = copy_limit(database, folder / "feed.csv")
+    results["naive_orm"] = naive_orm(database, naive) if naive else None
+    first, copy = results["first"], results["copy"]
+    results["ratio_to_copy"] = round(first["seconds"] / copy["seconds"], 2)
+    if results["naive_orm"]:
+        results["speedup_over_naive"] = round(
+            first["readings_per_s"] / results["naive_orm"]["readings_per_s"], 1
+        )
+    if not keep:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(database)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=20)
+    parser.add_argument("--days", type=int, default=521)
+    parser.add_argument("--naive", type=int, default=20_000, help="readings of the ORM loop")
+    parser.add_argument("--database", default="exnaton_bench_ingest")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    started = time.monotonic()
+    results = run(**{k: v for k, v in vars(args).items() if k != "json"})
+    results["total_s"] = round(time.monotonic() - started, 1)
+    print_results(results, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Schemathesis against the project's own OpenAPI schema, through the WSGI app, logged in.
+
+Every operation gets a bounded number of generated requests (schemathesis derives them from
+the parameters' types, enums and examples). Each answer must be below 500 and conform to the
+schema: a documented status, content type, headers and body. The user reads only the
+consumer unit, so no answer may name the producer.
+"""
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from exnaton.wsgi import application
+from tests.conftest import CONSUMER, PRODUCER
+
+# Generated requests per operation: enough to reach every parameter, bounded for the suite.
+EXAMPLES = 40
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+# Every operation of the API; the first test keeps this list complete.
+OPERATIONS = [
+    "GET /api/v1/units/",
+    "GET /api/v1/units/{muid}/",
+    "GET /api/v1/readings/",
+    "GET /api/v1/readings/aggregate/",
+]
+
+
+@pytest.fixture
+def web_schema(db):
+    # As Django's test client does: a request served inside the test's transaction must not
+    # close the connection at its end (with CONN_MAX_AGE=0 it would on PostgreSQL).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def consumer_token(challenge_data, reader_client, settings):
+    settings.API_THROTTLE_USER = None  # the fuzzer measures answers, not the throttle
+    reader = reader_client(CONSUMER.muid).user
+    return Token.objects.create(user=reader).key
+
+
+def test_the_fuzzer_covers_every_operation_of_the_schema(web_schema):
+    labels = [result.ok().label for result in web_schema.get_all_operations()]
+
+    assert sorted(labels) == sorted(OPERATIONS)
+
+
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_generated_requests_get_a_documented_answer_and_never_another_users_data(
+    web_schema, consumer_token, label
+):
+    operation = web_schema.find_operation_by_label(label)
+    headers = {"Authorization": f"Token {consumer_token}"}
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def answers_well(case):
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        assert str(PRODUCER.muid) not in response.text
+
+    answers_well()

@@ -1,0 +1,299 @@
+"""Faults during ingest beyond bad bodies (those are in test_bad_input.py): garbage by the
+megabyte, the database going away, two runs at once, SIGTERM. Each ends with nothing of the
+failed source stored, no duplicate reading, a one-line reason, a non-zero exit, and a later run
+that completes the data. docs/RELIABILITY.md lists the outcomes.
+
+The process-level faults run the real `manage.py ingest_meters` in a subprocess against a
+loopback source that pauses mid-body, so the fault lands while a load is under way.
+"""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from meters.ingest import ingest_unit
+from meters.models import Reading, Unit
+from tests.conftest import CONSUMER
+from tests.factories import feed_document, feed_series
+
+PROJECT = Path(django_settings.BASE_DIR)
+PATH = f"/challenge/{CONSUMER.muid}.json"
+GARBAGE_BYTES = 10 * 2**20
+# Bounds on waiting for a subprocess or the source, not assertions about speed.
+WAIT = 60
+
+
+# --- Garbage by the megabyte (in process) -----------------------------------------------------
+
+
+def serve(source, body: bytes) -> None:
+    source.clear()
+    source.expect_request(PATH).respond_with_data(body, content_type="application/json")
+
+
+def test_ten_megabytes_of_garbage_fail_the_source_with_one_line_then_a_later_run_loads(source, db):
+    serve(source, random.Random(7).randbytes(GARBAGE_BYTES))
+
+    failed = ingest_unit(CONSUMER.muid)
+    serve(source, CONSUMER.body)
+    later = ingest_unit(CONSUMER.muid)
+
+    assert failed.error.startswith("invalid JSON")
+    assert "\n" not in failed.error
+    assert later.ok
+    assert later.inserted == Reading.objects.count() == CONSUMER.readings
+
+
+def test_garbage_after_valid_records_stores_none_of_them(source, db, settings):
+    settings.METERS_INGEST_BATCH_SIZE = 500  # batches reach the database before the garbage
+    records = feed_document(feed_series(CONSUMER.muid, datetime(2023, 3, 1, tzinfo=UTC), 3000))
+    serve(source, records[: records.rindex(b"}") - 1] + b"x" * GARBAGE_BYTES)
+
+    failed = ingest_unit(CONSUMER.muid)
+
+    assert failed.error.startswith("invalid JSON")
+    assert not Unit.objects.exists()
+    assert not Reading.objects.exists()
+
+
+# --- A real ingest_meters process against a source that pauses mid-body ---------------------
+
+
+class PausingSource:
+    """Serves the consumer's recorded response over loopback HTTP in two halves.
+
+    After the first half it reports `half_sent` and waits for `resume`; with `together=2`, it
+    also waits until two requests have sent their first halves (two loads under way at once).
+    """
+
+    def __init__(self, *, together: int = 1) -> None:
+        self.half_sent = threading.Event()
+        self.resume = threading.Event()
+        self.barrier = threading.Barrier(together, timeout=WAIT)
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = CONSUMER.body
+                half = len(body) // 2
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body[:half])
+                    self.wfile.flush()
+                    source.barrier.wait()
+                    source.half_sent.set()
+                    source.resume.wait(WAIT)
+                    self.wfile.write(body[half:])
+                except (OSError, threading.BrokenBarrierError):
+                    pass  # the client went away: that is the fault under test
+
+            def log_message(self, format, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "PausingSource":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.resume.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class CommandDatabase:
+    """The database a subprocess writes to, and counts read from it after commit."""
+
+    url: str
+    sqlite_path: Path | None = None
+
+    def scalar(self, sql: str) -> int:
+        if self.sqlite_path:
+            with sqlite3.connect(self.sqlite_path) as db:
+                return db.execute(sql).fetchone()[0]
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+    def readings(self) -> int:
+        return self.scalar(f"SELECT COUNT(*) FROM {Reading._meta.db_table}")
+
+    def distinct_readings(self) -> int:
+        return self.scalar(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT channel_id, timestamp "
+            f"FROM {Reading._meta.db_table}) d"
+        )
+
+    def units(self) -> int:
+        return self.scalar(f"SELECT COUNT(*) FROM {Unit._meta.db_table}")
+
+
+def command_environment(database: CommandDatabase, source_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database.url,
+        "METERS_SOURCE_BASE_URL": source_url,
+        "METERS_SOURCE_PATH": "/challenge/{muid}.json",
+        "METERS_HTTP_RETRIES": "0",
+        "METERS_HTTP_READ_TIMEOUT": str(WAIT),
+        # Small batches: readings reach the database while the body is still arriving.
+        "METERS_INGEST_BATCH_SIZE": "200",
+        "DJANGO_LOG_FORMAT": "plain",
+    }
+
+
+def start_ingest(environment: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - the project's own command
+        [sys.executable, "manage.py", "ingest_meters", "--muid", str(CONSUMER.muid)],
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=WAIT)
+    return process.returncode, stdout, stderr
+
+
+def ingest_again(database: CommandDatabase) -> tuple[int, str, str]:
+    """A later, undisturbed run."""
+    with PausingSource() as source:
+        source.resume.set()
+        return finish(start_ingest(command_environment(database, source.url)))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT,
+        env=environment,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return path
+
+
+@pytest.fixture
+def command_database(request, tmp_path, transactional_db) -> Iterator[CommandDatabase]:
+    """PostgreSQL: the test database itself (committed writes are flushed after the test).
+    SQLite: the test database lives in memory, so a migrated file of its own."""
+    if connection.vendor == "postgresql":
+        db = connection.settings_dict
+        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        yield CommandDatabase(url)
+        return
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(request.getfixturevalue("migrated_sqlite").read_bytes())
+    yield CommandDatabase(f"sqlite:///{path}", sqlite_path=path)
+
+
+def backend_running_copy() -> int | None:
+    """The pid of the PostgreSQL backend that runs the ingest's COPY, if one does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND query LIKE 'COPY %%'"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(command_database):
+    with PausingSource() as source:
+        process = start_ingest(command_environment(command_database, source.url))
+        assert source.half_sent.wait(WAIT)
+        process.send_signal(signal.SIGTERM)
+        code, _, stderr = finish(process)
+
+    assert code == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines() == [
+        "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of "
+        "it is stored; run again to load it"
+    ]
+    assert (command_database.units(), command_database.readings()) == (0, 0)
+    later, stdout, stderr = ingest_again(command_database)
+    assert later == 0, stderr
+    assert f"inserted={CONSUMER.readings}" in stdout
+    assert command_database.readings() == CONSUMER.readings
+
+
+def test_the_database_going_away_mid_load_fails_the_source_in_one_line(command_database):
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_terminate_backend is PostgreSQL's; SQLite is a file, not a server")
+    with PausingSource() as source:
+        process = start_ingest(command_environment(command_database, source.url))
+        assert source.half_sent.wait(WAIT)
+        for _ in range(WAIT * 10):
+            if pid := backend_running_copy():
+                break
+            time.sleep(0.1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        source.resume.set()
+        code, _, stderr = finish(process)
+
+    lines = stderr.strip().splitlines()
+    failures = [line for line in lines if ": FAILED: " in line]
+    assert code == 1
+    # psycopg2 also prints its own traceback of the cut COPY to stderr (see RELIABILITY.md).
+    assert len(failures) == 1, stderr
+    assert failures[0].startswith(f"{source.url}{PATH}: FAILED: database error: ")
+    assert lines[-1] == "CommandError: 1 of 1 source(s) failed"
+    assert (command_database.units(), command_database.readings()) == (0, 0)
+    later, _stdout, stderr = ingest_again(command_database)
+    assert later == 0, stderr
+    assert command_database.readings() == CONSUMER.readings
+
+
+def test_two_runs_of_the_same_unit_at_once_store_each_reading_once(command_database):
+    with PausingSource(together=2) as source:
+        environment = command_environment(command_database, source.url)
+        processes = [start_ingest(environment) for _ in range(2)]
+        assert source.half_sent.wait(WAIT)
+        source.resume.set()
+        results = [finish(process) for process in processes]
+
+    codes = sorted(code for code, _, _ in results)
+    if connection.vendor == "postgresql":
+        # The second waits for the first's lock on the unit, then finds every reading stored.
+        assert codes == [0, 0], results
+    else:
+        # SQLite has one writer: the run that cannot get the write lock fails, in one line.
+        assert codes in ([0, 0], [0, 1]), results
+        for code, _, stderr in results:
+            if code:
+                assert "FAILED: database error: database is locked" in stderr
+    assert command_database.readings() == command_database.distinct_readings() == CONSUMER.readings
+    assert command_database.units() == 1
+    later, _stdout, stderr = ingest_again(command_database)
+    assert later == 0, stderr
+    assert command_database.readings() == CONSUMER.readings
