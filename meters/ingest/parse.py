@@ -26,9 +26,6 @@ DEFAULT_QUALITY = "unknown"
 VALUE_LIMIT = Decimal(10) ** (VALUE_MAX_DIGITS - VALUE_DECIMAL_PLACES)
 # The head of a document kept to explain an empty result precisely.
 HEAD_BYTES = 64 * 1024
-# The feed's own timestamp form (2023-02-28T23:45:00.000Z). Once Python has accepted such a
-# text, the database is handed the text itself: formatting a datetime back costs more than
-# parsing it, and PostgreSQL reads this form as the same instant.
 # The layout the endpoint writes, matched without a JSON parser (see _scan_canonical): the
 # opening of the document, then one record with one or two OBIS readings and its comma.
 DOCUMENT_OPENING = re.compile(rb'\{"data":\[')
@@ -43,6 +40,9 @@ CANONICAL_RECORD = re.compile(
 )
 # Bytes read ahead by the scan; a canonical record is far shorter than half of it.
 SCAN_BYTES = 64 * 1024
+# The feed's own timestamp form (2023-02-28T23:45:00.000Z). Once Python has accepted such a
+# text, the database is handed the text itself: formatting a datetime back costs more than
+# parsing it, and PostgreSQL reads this form as the same instant.
 CANONICAL_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"
