@@ -2,13 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
 
 from analysis.stats import INTERVALS
-from meters.moments import parse_moment
+from meters.moments import parse_moment, parse_zone
 from meters.obis import is_obis_hex
 
 INTERVAL_CHOICES = [(name, name) for name in INTERVALS]
@@ -41,8 +41,8 @@ class ReportParamsForm(forms.Form):
     def clean_tz(self) -> ZoneInfo:
         name = self.cleaned_data["tz"].strip() or settings.ANALYSIS_TIME_ZONE
         try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+            return parse_zone(name)
+        except ValueError:
             raise forms.ValidationError(f"{name!r} is not an IANA time zone.") from None
 
     def clean_interval(self) -> str:

@@ -1,6 +1,8 @@
 """Parsing the points in time that users type: ISO 8601 with an offset, or a plain date."""
 
 from datetime import UTC, date, datetime, time, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
 
 def parse_moment(text: str, tz: tzinfo) -> datetime:
@@ -26,3 +28,15 @@ def parse_moment(text: str, tz: tzinfo) -> datetime:
 def format_utc(moment: datetime) -> str:
     """`2023-02-01T00:00:00Z`: an instant in UTC, as the feed writes it."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """The IANA zone of that name; ValueError for anything else (paths, abbreviations)."""
+    if name not in _zone_names():
+        raise ValueError(f"{name[:60]!r} is not an IANA time zone name such as Europe/Zurich.")
+    return ZoneInfo(name)

@@ -6,8 +6,7 @@ before it reaches a query; anything that does not parse is a 400 naming the para
 
 import uuid
 from datetime import UTC, datetime
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import django_filters
 from django import forms
@@ -15,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.backends.utils import split_tzname_delta
 
+from meters import moments
 from meters.models import Reading
 from meters.moments import format_utc, parse_moment
 from meters.obis import obis_hex
@@ -52,19 +52,18 @@ def parse_quality(text: str) -> str:
     return text
 
 
-@cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def parse_zone(name: str) -> ZoneInfo:
     # Django's database functions read "Etc/GMT+10" as a UTC offset of +10:00, the opposite of
     # what the zone means; such names are refused rather than answered wrongly.
-    if name not in _zone_names() or split_tzname_delta(name)[1]:
+    try:
+        zone = moments.parse_zone(name)
+    except ValueError:
+        zone = None
+    if zone is None or split_tzname_delta(name)[1]:
         raise ValidationError(
             f"{name[:60]!r} is not an IANA time zone name such as Europe/Zurich or UTC."
         )
-    return ZoneInfo(name)
+    return zone
 
 
 def parse_bound(text: str, tz: ZoneInfo) -> datetime:

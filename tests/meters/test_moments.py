@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from meters.moments import format_utc, parse_moment
+from meters.moments import format_utc, parse_moment, parse_zone
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -40,3 +40,13 @@ def test_format_utc_writes_z():
     moment = datetime(2023, 2, 1, 1, tzinfo=ZURICH)
 
     assert format_utc(moment) == "2023-02-01T00:00:00Z"
+
+
+def test_a_zone_is_found_by_its_iana_name():
+    assert parse_zone("Europe/Zurich") == ZURICH
+
+
+@pytest.mark.parametrize("bad", ["", "CET ", "Mars/Olympus", "../etc/passwd", "europe/zurich"])
+def test_what_is_no_iana_zone_name_is_refused(bad):
+    with pytest.raises(ValueError, match="is not an IANA time zone name"):
+        parse_zone(bad)
