@@ -6,6 +6,8 @@ schema: a documented status, content type, headers and body. The user reads only
 consumer unit, so no answer may name the producer.
 """
 
+import json
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -41,6 +43,17 @@ OPERATIONS = [
     "GET /api/v1/readings/",
     "GET /api/v1/readings/aggregate/",
 ]
+
+
+def shown_data(response) -> str:
+    """The answer less its pagination links, which echo the client's own query string (a
+    muid the client sent is not data of that unit)."""
+    if not response.headers.get("Content-Type", "").startswith("application/json"):
+        return response.text
+    body = response.json()
+    if isinstance(body, dict):
+        body = {key: value for key, value in body.items() if key not in ("next", "previous")}
+    return json.dumps(body)
 
 
 @pytest.fixture
@@ -83,6 +96,6 @@ def test_generated_requests_get_a_documented_answer_and_never_another_users_data
     )
     def answers_well(case):
         response = case.call_and_validate(headers=headers, checks=CHECKS)
-        assert str(PRODUCER.muid) not in response.text
+        assert str(PRODUCER.muid) not in shown_data(response)
 
     answers_well()
