@@ -2,14 +2,19 @@
 
 A report is keyed by the channels' `data_changed_at` and reading count together with the
 parameters, so a new ingest that changes the readings gives a new key and the stale report is
-simply never read again. Views and the export_report command both come through here.
+simply never read again. Building a report draws no chart: it describes each one (charts.Chart)
+with the data to draw it from, and a chart is drawn when its image is asked for, from the
+cached report, and cached beside it under the report's key plus its name. Views and the
+export_report command both come through here.
 """
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import combinations
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -24,12 +29,14 @@ from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
 # Buckets listed in the grouping table (days and weeks; hours and readings are charted only).
 TABLE_INTERVALS = ("day", "week")
+
+Report = TypeVar("Report", "UnitReport", "Overview")
 
 
 def _cache_key(kind: str, *parts: object) -> str:
@@ -37,12 +44,36 @@ def _cache_key(kind: str, *parts: object) -> str:
     return f"analysis:v{CACHE_VERSION}:{kind}:{digest}"
 
 
-def _cached(key: str, build):
+def _cached(key: str, build: Callable[[], Report]) -> Report:
     report = cache.get(key)
     if report is None:
-        report = build()
+        # The version names the data state and parameters: a chart URL that carries it changes
+        # when the data does, so a browser may keep the image it has.
+        report = replace(build(), version=key.rsplit(":", 1)[-1][:16])
         cache.set(key, report, settings.ANALYSIS_CACHE_TIMEOUT)
     return report
+
+
+def _cached_chart(key: str, build: Callable[[], Report], *, name: str) -> str | None:
+    """The SVG of chart `name` of the report cached under `key` (None: it has no such chart).
+
+    Drawn from the cached report (built first if it is not cached) and cached itself.
+    """
+    chart_key = f"{key}:chart:{name}"
+    svg = cache.get(chart_key)
+    if svg is None:
+        chart = _cached(key, build).charts.get(name)
+        if chart is None:
+            return None
+        svg = chart.svg()
+        cache.set(chart_key, svg, settings.ANALYSIS_CACHE_TIMEOUT)
+    return svg
+
+
+def with_chart_hrefs(report: Report, href: Callable[[str], str]) -> Report:
+    """The report with each chart's `href` set to `href(name)`: where the page finds its image."""
+    placed = {name: replace(chart, href=href(name)) for name, chart in report.charts.items()}
+    return replace(report, charts=placed)
 
 
 # --- One unit --------------------------------------------------------------------------------
@@ -67,6 +98,7 @@ class UnitReport:
     seasonal_range: float | None = None
     periods: list[tuple[float, float]] = field(default_factory=list)
     hypothesis: stats.Hypothesis | None = None
+    version: str = ""
 
     @property
     def empty(self) -> bool:
@@ -108,63 +140,59 @@ def build_unit_report(
         f"lag {lag}: {value:.2f}" for lag, (value, _band) in correlation.marked.items()
     )
     built = [
-        charts.series_chart(
-            series,
-            tz=tz,
+        Chart(
             name="series",
             title=f"Readings ({per_reading})",
-            ylabel=f"energy ({per_reading})",
             alt=f"Line chart of the {quality.readings} readings over local time, from "
             f"{quality.minimum:.4f} to {quality.maximum:.4f} {unit}.",
+            plot=partial(
+                charts.plot_series, series=series, tz=tz, ylabel=f"energy ({per_reading})"
+            ),
         ),
-        charts.grouped_chart(
-            chosen,
-            interval=interval,
-            tz=tz,
+        Chart(
             name="grouped",
             title=f"Energy per {interval} (sum) and mean power",
             alt=f"Energy summed per {interval} in {len(chosen)} buckets, with the mean power "
             "in kW on a second axis.",
+            plot=partial(charts.plot_grouped, frame=chosen, interval=interval, tz=tz),
         ),
-        charts.profile_chart(
-            profiles,
-            tz=tz,
+        Chart(
             name="profile",
             title="Mean by time of day: all days, weekdays, weekends",
             alt="Mean reading by local time of day; peak at "
             f"{profiles.time_of_day.idxmax()} with {profiles.time_of_day.max():.4f} {unit}.",
+            plot=partial(charts.plot_profiles, profiles=profiles, tz=tz),
         ),
-        charts.weekday_chart(
-            profiles,
+        Chart(
             name="weekday",
             title="Mean energy per day by weekday (complete days)",
             alt="Bars of mean daily energy by weekday: "
-            + ", ".join(f"{day} {value:.2f} kWh" for day, value in profiles.by_weekday.items()),
+            + ", ".join(f"{day} {value:.2f} kWh" for day, value in profiles.by_weekday.items())
+            + ".",
+            plot=partial(charts.plot_weekdays, profiles=profiles),
         ),
-        charts.heatmap_chart(
-            profiles.heatmap,
-            tz=tz,
+        Chart(
             name="heatmap",
             title="Heatmap: local date by time of day",
             alt=f"Heatmap of {len(profiles.heatmap)} days by time of day, colour = {unit} "
             "per reading.",
+            plot=partial(charts.plot_heatmap, heatmap=profiles.heatmap, tz=tz),
         ),
-        charts.acf_chart(
-            correlation,
+        Chart(
             name="acf",
             title="Autocorrelation (ACF) and partial autocorrelation (PACF), 95% bands",
             alt=f"Correlograms over {len(correlation.acf) - 1} lags; {marked_text}.",
+            plot=partial(charts.plot_correlograms, correlation=correlation),
         ),
     ]
     if decomposition is not None:
         built.append(
-            charts.decomposition_chart(
-                decomposition,
-                tz=tz,
+            Chart(
                 name="stl",
                 title="STL decomposition with a period of one day",
                 alt="Observed series split into trend, daily cycle and remainder; strength "
                 f"of the daily cycle {decomposition.seasonal_strength:.2f}.",
+                plot=partial(charts.plot_decomposition, decomposition=decomposition, tz=tz),
             )
         )
     return UnitReport(
@@ -188,8 +216,8 @@ def build_unit_report(
     )
 
 
-def unit_report(*, channel: Channel, params: ReportParams) -> UnitReport:
-    """The report of one channel for the parameters, from the cache when the data is unchanged."""
+def _unit_source(*, channel: Channel, params: ReportParams) -> tuple[str, Callable[[], UnitReport]]:
+    """The cache key of the channel's report for the parameters, and how to build it."""
     start, end = resolve_window(
         params, first=channel.first_reading_at, last=channel.last_reading_at, step=STEP
     )
@@ -203,17 +231,28 @@ def unit_report(*, channel: Channel, params: ReportParams) -> UnitReport:
         params.tz.key,
         params.interval,
     )
-    return _cached(
-        key,
-        lambda: build_unit_report(
+
+    def build() -> UnitReport:
+        return build_unit_report(
             channel_series(channel=channel, start=start, end=end),
             obis=channel.decoded,
             tz=params.tz,
             interval=params.interval,
             start=start,
             end=end,
-        ),
-    )
+        )
+
+    return key, build
+
+
+def unit_report(*, channel: Channel, params: ReportParams) -> UnitReport:
+    """The report of one channel for the parameters, from the cache when the data is unchanged."""
+    return _cached(*_unit_source(channel=channel, params=params))
+
+
+def unit_chart_svg(*, channel: Channel, params: ReportParams, name: str) -> str | None:
+    """Chart `name` of the channel's report as SVG, cached; None if the report has no such chart."""
+    return _cached_chart(*_unit_source(channel=channel, params=params), name=name)
 
 
 # --- All units -------------------------------------------------------------------------------
@@ -253,6 +292,7 @@ class Overview:
     pairs: list[PairRow] = field(default_factory=list)
     netting: list[stats.Netting] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    version: str = ""
 
 
 def _label(channel: Channel) -> str:
@@ -329,32 +369,41 @@ def build_overview(
         overview_charts = {
             chart.name: chart
             for chart in (
-                charts.overlay_chart(
-                    daily,
-                    tz=tz,
+                Chart(
                     name="daily",
                     title="Energy per local day, side by side",
-                    ylabel="energy per day (kWh)",
                     alt="Side-by-side bars of each channel's daily energy: "
                     + "; ".join(f"{k} {v.sum():.2f} kWh in total" for k, v in daily.items()),
-                    bars=True,
+                    plot=partial(
+                        charts.plot_overlay,
+                        lines=daily,
+                        tz=tz,
+                        ylabel="energy per day (kWh)",
+                        bars=True,
+                    ),
                 ),
-                charts.overlay_chart(
-                    present,
-                    tz=tz,
+                Chart(
                     name="series",
                     title="All readings in one chart",
-                    ylabel="energy per reading (kWh)",
                     alt="Lines of every channel's readings over local time.",
+                    plot=partial(
+                        charts.plot_overlay,
+                        lines=present,
+                        tz=tz,
+                        ylabel="energy per reading (kWh)",
+                    ),
                 ),
-                charts.overlay_chart(
-                    time_of_day,
-                    tz=tz,
+                Chart(
                     name="profiles",
                     title="Mean by time of day, all channels",
-                    ylabel="mean energy per reading (kWh)",
                     alt="Mean reading by time of day for each channel: "
                     + "; ".join(f"{k} peaks at {v.idxmax()}" for k, v in time_of_day.items()),
+                    plot=partial(
+                        charts.plot_overlay,
+                        lines=time_of_day,
+                        tz=tz,
+                        ylabel="mean energy per reading (kWh)",
+                    ),
                 ),
             )
         }
@@ -393,12 +442,14 @@ def build_overview(
     )
 
 
-def overview_report(*, units: Iterable[Unit], params: ReportParams) -> Overview:
-    """`units` (with their channels prefetched) and their comparison, cached by data state.
+def _overview_source(
+    *, units: Iterable[Unit], params: ReportParams
+) -> tuple[str, Callable[[], Overview]]:
+    """The cache key of the overview of `units` for the parameters, and how to build it.
 
-    The caller chooses the units: a page passes those its user may read. The cache key names
-    every channel the report is built from, so a report is shared only by users who see
-    exactly the same channels, and never holds a channel its reader may not see.
+    The key names every channel the overview is built from, so a report (and each of its
+    charts) is shared only by users who see exactly the same channels, and never holds a
+    channel its reader may not see.
     """
     channels = [channel for unit in units for channel in unit.channels.all()]
     firsts = [c.first_reading_at for c in channels if c.first_reading_at]
@@ -419,4 +470,17 @@ def overview_report(*, units: Iterable[Unit], params: ReportParams) -> Overview:
             end=end,
         )
 
-    return _cached(key, build)
+    return key, build
+
+
+def overview_report(*, units: Iterable[Unit], params: ReportParams) -> Overview:
+    """`units` (with their channels prefetched) and their comparison, cached by data state.
+
+    The caller chooses the units: a page passes those its user may read.
+    """
+    return _cached(*_overview_source(units=units, params=params))
+
+
+def overview_chart_svg(*, units: Iterable[Unit], params: ReportParams, name: str) -> str | None:
+    """Chart `name` of the overview of `units` as SVG, cached; None if it has no such chart."""
+    return _cached_chart(*_overview_source(units=units, params=params), name=name)

@@ -1,10 +1,27 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from analysis import views
+
+
+class ChartName:
+    """A chart's name: a short lowercase word (it becomes part of a cache key)."""
+
+    regex = "[a-z]{1,32}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ChartName, "chart")
 
 app_name = "analysis"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("charts/<chart:name>.svg", views.overview_chart, name="overview_chart"),
     path("<uuid:muid>/", views.report, name="report"),
+    path("<uuid:muid>/charts/<chart:name>.svg", views.report_chart, name="report_chart"),
 ]

@@ -1,15 +1,30 @@
-"""The analysis pages: validate the query, fetch the (cached) report, render it."""
+"""The analysis pages and their chart images: validate the query, fetch the (cached) report,
+render it.
+
+A page names its charts by URL only; each image is its own request, drawn from the cached
+report, so the page returns before any chart is drawn and the browser fetches them in parallel.
+"""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 
 from analysis.params import ReportParamsForm
-from analysis.reports import overview_report, unit_report
+from analysis.reports import (
+    overview_chart_svg,
+    overview_report,
+    unit_chart_svg,
+    unit_report,
+    with_chart_hrefs,
+)
 from meters.models import Channel, Unit
 from meters.selectors import visible_units_with_channels
+
+# A chart URL carries the report's version (its data state), so a browser may keep the image.
+CHART_MAX_AGE = 3600
 
 
 def _bad_request(request: HttpRequest, errors: list[tuple[str, str]]) -> HttpResponse:
@@ -25,24 +40,32 @@ def report_href(unit: Unit | str, channel: Channel | str | None = None, **query:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-@login_required
-def overview(request: HttpRequest) -> HttpResponse:
-    """Every unit the user may read with its channels, and the comparison of all of them."""
-    form = ReportParamsForm(request.GET)
-    if not form.is_valid():
-        return _bad_request(request, form.error_list())
-    params = form.params()
-    report = overview_report(units=visible_units_with_channels(user=request.user), params=params)
-    tz = request.GET.get("tz", "")
-    rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
-    return render(request, "analysis/overview.html", {"report": report, "rows": rows})
+def _chart_query(request: HttpRequest, version: str) -> str:
+    """The page's own parameters, for its chart URLs, plus the report's version."""
+    query = {
+        name: request.GET[name] for name in ReportParamsForm.base_fields if request.GET.get(name)
+    }
+    return urlencode({**query, "v": version})
 
 
-@login_required
-def report(request: HttpRequest, muid) -> HttpResponse:
-    """The report of one unit's channel (its first channel unless `channel` names another).
+def _svg_response(svg: str | None) -> HttpResponse:
+    if svg is None:
+        raise Http404("No such chart.")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    # Per user (the report holds only what its reader may see), so no shared cache keeps it.
+    patch_cache_control(response, private=True, max_age=CHART_MAX_AGE)
+    # An image needs no script, however it is opened.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
 
-    A unit the user may not read is a 404, as one that does not exist.
+
+def _unit_channel(
+    request: HttpRequest, muid
+) -> tuple[Unit, Channel | None, ReportParamsForm] | HttpResponse:
+    """The unit the user may read, its channel and the validated parameters; or the 400 page.
+
+    A unit the user may not read is a 404, as one that does not exist. The channel is the one
+    `channel` names, else the unit's first (None if it has none).
     """
     unit = get_object_or_404(visible_units_with_channels(user=request.user), muid=muid)
     form = ReportParamsForm(request.GET)
@@ -55,14 +78,71 @@ def report(request: HttpRequest, muid) -> HttpResponse:
         known = ", ".join(c.obis for c in channels) or "none"
         message = f"unit {unit.muid} has no channel {params.channel} (it has: {known})."
         return _bad_request(request, [("channel", message)])
-    channel = channel or (channels[0] if channels else None)
+    return unit, channel or (channels[0] if channels else None), form
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    """Every unit the user may read with its channels, and the comparison of all of them."""
+    form = ReportParamsForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request, form.error_list())
+    report = overview_report(
+        units=visible_units_with_channels(user=request.user), params=form.params()
+    )
+    query = _chart_query(request, report.version)
+    report = with_chart_hrefs(
+        report, lambda name: f"{reverse('analysis:overview_chart', args=[name])}?{query}"
+    )
+    tz = request.GET.get("tz", "")
+    rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
+    return render(request, "analysis/overview.html", {"report": report, "rows": rows})
+
+
+@login_required
+def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
+    """One chart of the overview as SVG, built from the units the user may read."""
+    form = ReportParamsForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request, form.error_list())
+    units = visible_units_with_channels(user=request.user)
+    return _svg_response(overview_chart_svg(units=units, params=form.params(), name=name))
+
+
+@login_required
+def report(request: HttpRequest, muid) -> HttpResponse:
+    """The report of one unit's channel (its first channel unless `channel` names another)."""
+    chosen = _unit_channel(request, muid)
+    if isinstance(chosen, HttpResponse):
+        return chosen
+    unit, channel, form = chosen
+    report = None
+    if channel is not None:
+        report = unit_report(channel=channel, params=form.params())
+        query = _chart_query(request, report.version)
+        report = with_chart_hrefs(
+            report,
+            lambda name: f"{reverse('analysis:report_chart', args=[unit.muid, name])}?{query}",
+        )
     context = {
         "unit": unit,
         "channel": channel,
         "form": form,
         "channel_links": [
-            (c, report_href(unit, c, tz=request.GET.get("tz", ""))) for c in channels
+            (c, report_href(unit, c, tz=request.GET.get("tz", ""))) for c in unit.channels.all()
         ],
-        "report": unit_report(channel=channel, params=params) if channel else None,
+        "report": report,
     }
     return render(request, "analysis/report.html", context)
+
+
+@login_required
+def report_chart(request: HttpRequest, muid, name: str) -> HttpResponse:
+    """One chart of a unit's report as SVG: the page's parameters, access and errors."""
+    chosen = _unit_channel(request, muid)
+    if isinstance(chosen, HttpResponse):
+        return chosen
+    _unit, channel, form = chosen
+    if channel is None:
+        raise Http404("This unit has no channels.")
+    return _svg_response(unit_chart_svg(channel=channel, params=form.params(), name=name))

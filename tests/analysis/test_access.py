@@ -10,7 +10,14 @@ NOWHERE = "00000000-0000-4000-8000-000000000000"
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/analysis/", f"/analysis/{CONSUMER.muid}/", f"/analysis/{NOWHERE}/"],
+    [
+        "/",
+        "/analysis/",
+        f"/analysis/{CONSUMER.muid}/",
+        f"/analysis/{NOWHERE}/",
+        "/analysis/charts/daily.svg",
+        f"/analysis/{CONSUMER.muid}/charts/series.svg",
+    ],
 )
 def test_an_anonymous_visitor_is_sent_to_the_login_page(client, db, path):
     response = client.get(path)
@@ -27,6 +34,25 @@ def test_the_report_of_a_hidden_unit_is_a_404_like_a_missing_one(challenge_data,
 
     assert hidden.status_code == missing.status_code == 404
     assert str(PRODUCER.muid) not in hidden.content.decode()
+
+
+def test_a_chart_of_a_hidden_unit_is_a_404_like_a_missing_one(challenge_data, reader_client):
+    reader = reader_client(CONSUMER.muid)
+
+    hidden = reader.get(f"/analysis/{PRODUCER.muid}/charts/series.svg")
+    missing = reader.get(f"/analysis/{NOWHERE}/charts/series.svg")
+    granted = reader.get(f"/analysis/{CONSUMER.muid}/charts/series.svg")
+
+    assert hidden.status_code == missing.status_code == 404
+    assert granted.status_code == 200
+
+
+def test_a_chart_of_a_hidden_unit_is_a_404_even_with_bad_parameters(challenge_data, reader_client):
+    response = reader_client(CONSUMER.muid).get(
+        f"/analysis/{PRODUCER.muid}/charts/series.svg?tz=Nowhere/Else"
+    )
+
+    assert response.status_code == 404
 
 
 def test_the_report_of_a_granted_unit_renders(challenge_data, reader_client):
@@ -52,6 +78,19 @@ def test_an_overview_cached_for_staff_is_not_served_to_a_user_who_sees_less(
     html = reader_client(CONSUMER.muid).get("/analysis/").content.decode()
 
     assert str(PRODUCER.muid)[:8] not in html
+
+
+@pytest.mark.parametrize("name", ["daily", "series", "profiles"])
+def test_an_overview_chart_drawn_for_staff_is_not_served_to_a_user_who_sees_less(
+    challenge_data, staff_client, reader_client, name
+):
+    label = str(PRODUCER.muid)[:8].encode()
+    assert label in staff_client.get(f"/analysis/charts/{name}.svg").content
+
+    svg = reader_client(CONSUMER.muid).get(f"/analysis/charts/{name}.svg").content
+
+    assert str(CONSUMER.muid)[:8].encode() in svg
+    assert label not in svg
 
 
 def test_the_home_page_lists_only_the_granted_units(challenge_data, reader_client):

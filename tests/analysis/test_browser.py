@@ -55,9 +55,17 @@ def browser_page(challenge_data, live_server, staff_client):
 
 
 def loaded_images(page) -> list[bool]:
+    """For each <img>, whether it loaded and decoded (each chart is a request of its own)."""
     return page.eval_on_selector_all(
         "img", "images => images.map(img => img.complete && img.naturalWidth > 0)"
     )
+
+
+def image_paths(page) -> list[str]:
+    return [
+        urlsplit(src).path
+        for src in page.eval_on_selector_all("img", "images => images.map(img => img.src)")
+    ]
 
 
 def test_overview_in_a_browser_shows_units_and_comparison(browser_page, live_server):
@@ -69,6 +77,7 @@ def test_overview_in_a_browser_shows_units_and_comparison(browser_page, live_ser
     images = loaded_images(browser_page)
     assert len(images) == 3
     assert all(images)
+    assert all(path.startswith("/analysis/charts/") for path in image_paths(browser_page))
     assert browser_page.seen["errors"] == []
     assert browser_page.seen["hosts"] - {None} <= LOOPBACK
 
@@ -91,6 +100,9 @@ def test_report_in_a_browser_renders_every_section_and_chart(browser_page, live_
     images = loaded_images(browser_page)
     assert len(images) == 7
     assert all(images)
+    assert all(
+        path.startswith(f"/analysis/{unit.muid}/charts/") for path in image_paths(browser_page)
+    )
     alts = browser_page.eval_on_selector_all("img", "images => images.map(img => img.alt)")
     assert all(alt.strip() for alt in alts)
     assert browser_page.seen["errors"] == []
@@ -106,4 +118,5 @@ def test_changing_the_interval_in_the_form_reloads_the_report(browser_page, live
 
     assert "interval=week" in browser_page.url
     assert browser_page.locator("#buckets tbody tr").count() == 5
+    assert all(loaded_images(browser_page))
     assert browser_page.seen["errors"] == []

@@ -1,4 +1,5 @@
-"""The overview and report pages: sections, parameter validation, caching."""
+"""The overview and report pages and their chart images: sections, parameter validation,
+caching."""
 
 import re
 
@@ -7,10 +8,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from analysis.charts import Chart
 from tests.analysis.conftest import consumption_shaped, pv_shaped
 from tests.conftest import CHALLENGE_UNITS, CONSUMER, PRODUCER
 from tests.factories import EXPORT, IMPORT
 
+UNIT_CHARTS = ["series", "grouped", "profile", "weekday", "heatmap", "acf", "stl"]
+OVERVIEW_CHARTS = ["daily", "series", "profiles"]
 REPORT_SECTIONS = [
     'id="quality"',
     'id="series"',
@@ -27,6 +31,30 @@ def report_url(muid, **query) -> str:
     return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
+def chart_url(muid, name: str, **query) -> str:
+    url = reverse("analysis:report_chart", args=[muid, name])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def images(html: str) -> list[dict[str, str]]:
+    """The attributes of each <img> of a page."""
+    return [dict(re.findall(r'(\w+)="([^"]*)"', tag)) for tag in re.findall(r"<img\s[^>]*>", html)]
+
+
+@pytest.fixture
+def drawings(monkeypatch) -> list[str]:
+    """The names of the charts drawn from here on, in order."""
+    drawn = []
+    draw = Chart.svg
+
+    def counted(chart: Chart) -> str:
+        drawn.append(chart.name)
+        return draw(chart)
+
+    monkeypatch.setattr(Chart, "svg", counted)
+    return drawn
+
+
 @pytest.mark.parametrize("unit", CHALLENGE_UNITS, ids=["consumer", "producer"])
 def test_report_of_each_challenge_unit_has_every_section(staff_client, challenge_data, unit):
     response = staff_client.get(report_url(unit.muid))
@@ -35,7 +63,129 @@ def test_report_of_each_challenge_unit_has_every_section(staff_client, challenge
     html = response.content.decode()
     for section in REPORT_SECTIONS:
         assert section in html
-    assert html.count('<img src="data:image/svg+xml;base64,') == 7
+    assert len(images(html)) == 7
+
+
+def test_report_page_shows_each_chart_as_an_image_from_its_chart_url(
+    staff_client, challenge_data, drawings
+):
+    html = staff_client.get(report_url(PRODUCER.muid, interval="day")).content.decode()
+
+    shown = images(html)
+    assert [img["src"].split("?")[0] for img in shown] == [
+        chart_url(PRODUCER.muid, name) for name in UNIT_CHARTS
+    ]
+    for img in shown:
+        assert "interval=day" in img["src"]
+        assert img["alt"].strip()
+        assert img["title"].strip()
+        assert int(img["width"]) > 0
+        assert int(img["height"]) > 0
+    assert html.count("<figcaption>") == 7
+    assert drawings == []  # the page itself draws nothing
+
+
+@pytest.mark.parametrize("name", UNIT_CHARTS)
+def test_each_chart_of_the_report_is_an_svg_image(staff_client, challenge_data, name):
+    response = staff_client.get(chart_url(PRODUCER.muid, name))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response.content.lstrip().startswith(b"<?xml")
+    assert b"</svg>" in response.content
+    cache_control = response["Cache-Control"]
+    assert "private" in cache_control
+    assert "max-age=" in cache_control
+
+
+def test_every_image_the_page_shows_loads(staff_client, challenge_data):
+    html = staff_client.get(report_url(CONSUMER.muid, tz="UTC")).content.decode()
+
+    for img in images(html):
+        response = staff_client.get(img["src"].replace("&amp;", "&"))
+        assert response.status_code == 200, img["src"]
+        assert response["Content-Type"] == "image/svg+xml"
+
+
+def test_a_chart_follows_the_page_parameters(staff_client, challenge_data):
+    by_day = staff_client.get(chart_url(PRODUCER.muid, "grouped", interval="day")).content
+    by_week = staff_client.get(chart_url(PRODUCER.muid, "grouped", interval="week")).content
+
+    assert b"energy per day (kWh, sum)" in by_day
+    assert b"energy per week (kWh, sum)" in by_week
+
+
+@pytest.mark.parametrize("name", ["nothing", "Series", "series.png"])
+def test_an_unknown_chart_is_404(staff_client, challenge_data, name):
+    url = reverse("analysis:report", args=[PRODUCER.muid]) + f"charts/{name}.svg"
+
+    assert staff_client.get(url).status_code == 404
+
+
+def test_the_decomposition_chart_of_a_report_without_one_is_404(staff_client, ingest_series):
+    muid = ingest_series(consumption_shaped(days=1), obis=IMPORT)
+
+    assert staff_client.get(chart_url(muid, "series")).status_code == 200
+    assert staff_client.get(chart_url(muid, "stl")).status_code == 404
+
+
+def test_a_chart_of_an_unknown_unit_is_404(staff_client, challenge_data):
+    response = staff_client.get(chart_url("00000000-0000-0000-0000-000000000000", "series"))
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "yesterday"}, "start"),
+        ({"tz": "Mars/Olympus_Mons"}, "tz"),
+        ({"interval": "month"}, "interval"),
+        ({"start": "2020-01-01", "end": "2023-01-01"}, "end"),
+        ({"channel": "0100041D00FF"}, "channel"),
+    ],
+)
+def test_a_chart_rejects_bad_parameters_with_a_400(staff_client, challenge_data, query, field):
+    response = staff_client.get(chart_url(PRODUCER.muid, "series", **query))
+
+    assert response.status_code == 400
+    assert f"<code>{field}</code>" in response.content.decode()
+
+
+def test_a_repeated_chart_is_served_from_the_cache_without_drawing(
+    staff_client, challenge_data, drawings
+):
+    first = staff_client.get(chart_url(PRODUCER.muid, "acf"))
+    with CaptureQueriesContext(connection) as queries:
+        second = staff_client.get(chart_url(PRODUCER.muid, "acf"))
+
+    assert drawings == ["acf"]
+    assert second.content == first.content
+    assert not any("meters_reading" in q["sql"] for q in queries.captured_queries)
+
+
+def test_charts_are_drawn_from_the_cached_report_without_reading_again(
+    staff_client, challenge_data, drawings
+):
+    staff_client.get(report_url(PRODUCER.muid))
+    with CaptureQueriesContext(connection) as queries:
+        for name in UNIT_CHARTS:
+            assert staff_client.get(chart_url(PRODUCER.muid, name)).status_code == 200
+
+    assert drawings == UNIT_CHARTS
+    assert not any("meters_reading" in q["sql"] for q in queries.captured_queries)
+
+
+def test_chart_urls_change_when_the_data_does(staff_client, ingest_series):
+    series = consumption_shaped(days=3)
+    muid = ingest_series(series.iloc[:-96], obis=IMPORT)
+    before = images(staff_client.get(report_url(muid)).content.decode())
+
+    ingest_series(series, obis=IMPORT, muid=muid)
+    after = images(staff_client.get(report_url(muid)).content.decode())
+
+    # A browser may keep a chart image: its URL names the data it was drawn from.
+    assert {img["src"] for img in before}.isdisjoint(img["src"] for img in after)
 
 
 @pytest.mark.parametrize("interval", ["15min", "hour", "day", "week"])
@@ -135,7 +285,38 @@ def test_overview_compares_the_units(staff_client, challenge_data):
     assert 'id="comparison"' in html
     assert 'id="correlations"' in html
     assert "Import does not drop while export rises" in html
-    assert html.count('<img src="data:image/svg+xml;base64,') == 3
+    assert [img["src"].split("?")[0] for img in images(html)] == [
+        reverse("analysis:overview_chart", args=[name]) for name in ("daily", "profiles", "series")
+    ]
+    assert all(img["alt"].strip() for img in images(html))
+
+
+@pytest.mark.parametrize("name", OVERVIEW_CHARTS)
+def test_each_chart_of_the_overview_is_an_svg_image(staff_client, challenge_data, name):
+    response = staff_client.get(reverse("analysis:overview_chart", args=[name]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert "private" in response["Cache-Control"]
+    assert str(PRODUCER.muid)[:8].encode() in response.content
+
+
+def test_an_unknown_overview_chart_is_404(staff_client, challenge_data):
+    assert staff_client.get(reverse("analysis:overview_chart", args=["acf"])).status_code == 404
+
+
+def test_an_overview_chart_rejects_an_unknown_zone_with_a_400(staff_client, challenge_data):
+    url = reverse("analysis:overview_chart", args=["daily"]) + "?tz=Nowhere/Else"
+
+    assert staff_client.get(url).status_code == 400
+
+
+def test_a_repeated_overview_chart_is_served_from_the_cache(staff_client, challenge_data, drawings):
+    url = reverse("analysis:overview_chart", args=["daily"])
+    staff_client.get(url)
+    staff_client.get(url)
+
+    assert drawings == ["daily"]
 
 
 def test_overview_without_units_says_how_to_load_them(staff_client, db):

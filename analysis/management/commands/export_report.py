@@ -1,28 +1,26 @@
 """Write the analysis pages as static HTML with SVG figures, to share without a server.
 
-The files are the same templates the server renders, with each chart written as its own SVG
-file beside the page instead of inline, and links between the pages made relative.
+The files are the same templates the server renders, with each chart drawn and written as an
+SVG file beside the page (where the server has a chart URL), and links between the pages made
+relative.
 """
 
-from dataclasses import replace
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
-from analysis.charts import Chart
 from analysis.params import ReportParamsForm
-from analysis.reports import overview_report, unit_report
+from analysis.reports import Report, overview_report, unit_report, with_chart_hrefs
 from meters.selectors import units_with_channels
 
 
-def _write_charts(charts: dict[str, Chart], *, out: Path, folder: str) -> dict[str, Chart]:
+def _write_charts(report: Report, *, out: Path, folder: str) -> Report:
+    """Draw every chart of the report into `out/folder`; the report with hrefs to the files."""
     (out / folder).mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, chart in charts.items():
-        (out / folder / f"{name}.svg").write_text(chart.svg, encoding="utf-8")
-        written[name] = replace(chart, href=f"{folder}/{name}.svg")
-    return written
+    for name, chart in report.charts.items():
+        (out / folder / f"{name}.svg").write_text(chart.svg(), encoding="utf-8")
+    return with_chart_hrefs(report, lambda name: f"{folder}/{name}.svg")
 
 
 class Command(BaseCommand):
@@ -60,7 +58,7 @@ class Command(BaseCommand):
                 slug = str(unit.muid) if len(channels) == 1 else f"{unit.muid}-{channel.obis}"
                 pages[(str(unit.muid), channel.obis)] = f"{slug}.html"
                 report = unit_report(channel=channel, params=params)
-                report = replace(report, charts=_write_charts(report.charts, out=out, folder=slug))
+                report = _write_charts(report, out=out, folder=slug)
                 links = [(c, pages.get((str(unit.muid), c.obis), "")) for c in channels]
                 html = render_to_string(
                     "analysis/report.html",
@@ -80,9 +78,7 @@ class Command(BaseCommand):
                     )
 
         overview = overview_report(units=units_with_channels(), params=params)
-        overview = replace(
-            overview, charts=_write_charts(overview.charts, out=out, folder="overview")
-        )
+        overview = _write_charts(overview, out=out, folder="overview")
         rows = [
             (row, pages[(row.muid, row.obis)])
             for row in overview.rows
