@@ -270,7 +270,7 @@ API_MAX_BUCKETS = _positive_int("API_MAX_BUCKETS", 10_000)
 
 # --- Analysis (analysis/) ---------------------------------------------------------------------
 # Reports are cached, keyed by the data's state; local memory unless CACHE_URL names another
-# cache (e.g. redis://host:6379/1 or dbcache://analysis_cache).
+# cache (filecache:///tmp/exnaton-cache shared by one host's workers, redis://host:6379/1).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://analysis")}
 # Seconds a report stays cached; a new ingest changes the key anyway.
 ANALYSIS_CACHE_TIMEOUT = _positive_int("ANALYSIS_CACHE_TIMEOUT", 24 * 3600)

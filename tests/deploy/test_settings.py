@@ -164,3 +164,35 @@ def test_check_deploy_is_clean_with_the_kubernetes_configmap():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def compose_environment() -> dict[str, str]:
+    compose = yaml.safe_load((PROJECT / "docker-compose.yml").read_text())
+    return compose["x-app"]["environment"]
+
+
+# A report page and its chart images are often served by different gunicorn workers: the
+# deployed cache must be one all workers of a container read, not local memory per process.
+@pytest.mark.parametrize(
+    "cache_url",
+    [configmap()["CACHE_URL"], compose_environment()["CACHE_URL"].split(":-", 1)[1].rstrip("}")],
+    ids=["kubernetes", "compose"],
+)
+def test_deployments_share_one_cache_between_gunicorn_workers(cache_url):
+    environment = clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, CACHE_URL=cache_url)
+
+    cache = settings_under(environment, "CACHES")["CACHES"]["default"]
+
+    assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert cache["LOCATION"].startswith("/tmp/")  # noqa: S108 - the container's writable path
+
+
+def test_a_redis_cache_url_finds_its_pinned_client_library():
+    environment = clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, CACHE_URL="redis://cache:6379/1")
+    # Building the client imports `redis` (no connection yet): without the package, an error.
+    script = "from django.core.cache import cache; print(type(cache._cache).__name__)"
+
+    result = run([sys.executable, "manage.py", "shell", "-c", script], environment)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "RedisCacheClient"
