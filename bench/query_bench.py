@@ -4,12 +4,14 @@ database of bench/query_db.py (1,000 units x 1 year at 15 minutes by default).
 For each query: the API's latency over HTTP on loopback (gunicorn, production settings), and
 the latency of exactly the SQL the API sent (captured from Django), run through libpq on a
 fresh connection: the limit. Then EXPLAIN (ANALYZE, BUFFERS) of that SQL, a bounded wrk run on
-the aggregate and readings endpoints, and the EDA report page for one unit-month, cold and warm.
+the aggregate and readings endpoints, and the EDA report page for one unit-month, cold and
+warm, alone and with its chart images.
 
     python -m bench.query_bench --database exnaton_bench_q35m --repeat 30 --wrk-seconds 20
 """
 
 import argparse
+import html
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg2
@@ -36,9 +39,11 @@ from bench.common import (
 from bench.feeds import unit_muid
 
 MONTH = "start=2023-06-01&end=2023-07-01"
+OTHER_MONTH = "start=2023-07-01&end=2023-08-01"
+# A browser opens up to six connections to one host and fetches a page's images over them.
+BROWSER_CONNECTIONS = 6
+IMAGE_SRC = re.compile(r'<img src="([^"]+)"')
 SERVER_CURSOR = re.compile(r'^DECLARE "[^"]+" NO SCROLL CURSOR WITH(OUT)? HOLD FOR ')
-# Settings of the gunicorn under test beyond django_env's: the throttles are off (a benchmark
-# client would be throttled by design) and static files are collected into a temporary folder.
 WRK_SCRIPT = """
 local paths = {%(paths)s}
 local i = 0
@@ -126,14 +131,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(database: str, static_root: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(database: str, scratch: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the production settings beyond django_env's: the throttles are off (a
+    benchmark client would be throttled by design); static files and the file cache the
+    deployments use live in the temporary folder `scratch`."""
     port = _free_port()
     env = django_env(
         database,
+        # Persistent connections, as the compose file and the Secret template configure them:
+        # a new PostgreSQL connection per request would add ~5 ms to every figure.
+        DATABASE_URL=f"{db_url(database)}?conn_max_age=60&conn_health_checks=true",
         GUNICORN_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY=str(workers),
         GUNICORN_LOG_LEVEL="warning",
-        DJANGO_STATIC_ROOT=str(static_root),
+        DJANGO_STATIC_ROOT=str(scratch / "static"),
+        # One cache for both workers, as compose and Kubernetes set it: a page and its chart
+        # images are often served by different workers.
+        CACHE_URL=f"filecache://{scratch / 'cache'}",
         API_THROTTLE_USER="",
         API_THROTTLE_ANON="",
         # Production recycles a worker every ~1000 requests; a recycle mid-run (a cold start of
@@ -225,23 +239,56 @@ def run_wrk(base: str, paths: list[str], token: str, *, seconds: int, connection
     return result
 
 
+def _page_with_images(session: requests.Session, url: str, pool: ThreadPoolExecutor) -> float:
+    """Seconds to fetch a page and then all its images in parallel, as a browser does once the
+    HTML has arrived (one new loopback connection per image: a handshake is ~0.1 ms)."""
+    base = url.split("/analysis/", 1)[0]
+    with Stopwatch() as watch:
+        page = session.get(url)
+        page.raise_for_status()
+        sources = [base + html.unescape(src) for src in IMAGE_SRC.findall(page.text)]
+        images = list(
+            pool.map(lambda src: requests.get(src, cookies=session.cookies, timeout=30), sources)
+        )
+    assert sources, f"no images on {url}"
+    for image in images:
+        image.raise_for_status()
+        assert image.headers["Content-Type"] == "image/svg+xml", image.url
+    return watch.seconds
+
+
 def report_page(base: str, session_key: str, units: int) -> dict:
-    """The EDA report of one unit-month: cold (first request of each unit) and warm."""
+    """The EDA report of one unit-month: the page's HTML alone, and the page with all its chart
+    images fetched in parallel over up to BROWSER_CONNECTIONS connections; each cold (first
+    request for that unit and month) and warm (repeated).
+
+    The two cold measurements use different months of the same units, so neither finds what
+    the other cached.
+    """
     session = requests.Session()
     session.cookies.set("sessionid", session_key, domain="127.0.0.1")
     session.get(f"{base}/api/v1/units/{unit_muid(0)}/").raise_for_status()  # warm the worker
-    cold, warm = [], []
-    for index in range(1, min(units, 6)):
-        url = f"{base}/analysis/{unit_muid(index)}/?{MONTH}"
-        with Stopwatch() as watch:
-            response = session.get(url)
-        response.raise_for_status()
-        cold.append(watch.seconds)
-        for _ in range(5):
+    cold, warm, cold_all, warm_all = [], [], [], []
+    with ThreadPoolExecutor(max_workers=BROWSER_CONNECTIONS) as pool:
+        for index in range(1, min(units, 6)):
+            url = f"{base}/analysis/{unit_muid(index)}/?{MONTH}"
             with Stopwatch() as watch:
                 session.get(url).raise_for_status()
-            warm.append(watch.seconds)
-    return {"cold": summary_ms(cold), "warm": summary_ms(warm), "load": load_average()}
+            cold.append(watch.seconds)
+            for _ in range(5):
+                with Stopwatch() as watch:
+                    session.get(url).raise_for_status()
+                warm.append(watch.seconds)
+            url = f"{base}/analysis/{unit_muid(index)}/?{OTHER_MONTH}"
+            cold_all.append(_page_with_images(session, url, pool))
+            warm_all += [_page_with_images(session, url, pool) for _ in range(5)]
+    return {
+        "cold": summary_ms(cold),
+        "warm": summary_ms(warm),
+        "with_charts_cold": summary_ms(cold_all),
+        "with_charts_warm": summary_ms(warm_all),
+        "load": load_average(),
+    }
 
 
 def run(
@@ -252,8 +299,8 @@ def run(
     results: dict = {"database": database, "queries": {}}
     paths = queries(units)
     statements = {name: captured_sql(path, token) for name, path in paths.items()}
-    with tempfile.TemporaryDirectory(prefix="exnaton-static-") as static_root:
-        process, base = start_gunicorn(database, Path(static_root), workers)
+    with tempfile.TemporaryDirectory(prefix="exnaton-bench-") as scratch:
+        process, base = start_gunicorn(database, Path(scratch), workers)
         try:
             session = requests.Session()
             session.headers["Authorization"] = f"Token {token}"

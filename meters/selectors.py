@@ -6,23 +6,24 @@ The database groups and aggregates; Python only turns each bucket key into its s
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import NotSupportedError
+from django.core.exceptions import EmptyResultSet
+from django.db import NotSupportedError, connections
 from django.db.models import (
     Avg,
     BigIntegerField,
     Count,
-    DateTimeField,
+    DateField,
     DecimalField,
     ExpressionWrapper,
-    F,
     Func,
     IntegerField,
     Max,
@@ -31,7 +32,7 @@ from django.db.models import (
     Q,
     QuerySet,
 )
-from django.db.models.functions import ExtractMinute, Mod, Round, Trunc
+from django.db.models.functions import Cast, ExtractMinute, Mod, Round, Trunc
 
 from meters.models import (
     SUM_MAX_DIGITS,
@@ -187,24 +188,50 @@ def bucket_start(moment: datetime, *, interval: Interval, tz: ZoneInfo) -> datet
     return local_midnight(day, tz)
 
 
-def bucket_end(start: datetime, *, interval: Interval, tz: ZoneInfo) -> datetime:
-    """The end (exclusive), in `tz`, of the bucket that starts at `start`."""
-    if interval.minutes:
-        return (start.astimezone(UTC) + timedelta(minutes=interval.minutes)).astimezone(tz)
-    day = start.astimezone(tz).date()
+def _next_bucket_day(day: date, *, interval: Interval) -> date:
+    """The local date the calendar bucket after the one starting on `day` starts on."""
     if interval is Interval.DAY:
-        day += timedelta(days=1)
-    elif interval is Interval.WEEK:
-        day += timedelta(days=7)
-    else:
-        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    return local_midnight(day, tz)
+        return day + timedelta(days=1)
+    if interval is Interval.WEEK:
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def expected_readings(start: datetime, end: datetime) -> int:
-    """Readings a complete bucket [start, end) holds: 92 on a 23-hour day, 100 on a 25-hour one."""
-    # Aware datetimes in one zone subtract as wall-clock times; the length is measured in UTC.
-    return (end.astimezone(UTC) - start.astimezone(UTC)) // READING_INTERVAL
+def bucket_bounds(
+    *, interval: Interval, tz: ZoneInfo
+) -> Callable[[date | int], tuple[datetime, datetime, int]]:
+    """A function from a bucket key to the bucket's (start, end, expected readings), in `tz`.
+
+    Keys are what the aggregation query groups by: the local date a calendar bucket starts on,
+    or the epoch second a 15-minute or hourly bucket starts at. Zone arithmetic is the costly
+    part of a bucket, so each key's bounds and each local midnight or instant are computed once
+    per function, however many channels share them; a bucket's end is the next one's start.
+    `expected` is what a complete bucket holds: 92 on a 23-hour day, 100 on a 25-hour one.
+    """
+    if interval.minutes:
+        step = interval.minutes * 60
+        expected = timedelta(minutes=interval.minutes) // READING_INTERVAL
+
+        @cache
+        def instant(epoch: int) -> datetime:
+            return datetime.fromtimestamp(epoch, tz)
+
+        def minute_bounds(key: int) -> tuple[datetime, datetime, int]:
+            return instant(key), instant(key + step), expected
+
+        return minute_bounds
+
+    @cache
+    def midnight(day: date) -> datetime:
+        return local_midnight(day, tz)
+
+    @cache
+    def calendar_bounds(key: date) -> tuple[datetime, datetime, int]:
+        start, end = midnight(key), midnight(_next_bucket_day(key, interval=interval))
+        # The length in UTC: aware datetimes in one zone subtract as wall-clock times.
+        return start, end, (end.astimezone(UTC) - start.astimezone(UTC)) // READING_INTERVAL
+
+    return calendar_bounds
 
 
 def bucket_count(start: datetime, end: datetime, *, interval: Interval, tz: ZoneInfo) -> int:
@@ -244,16 +271,17 @@ class Epoch(Func):
 def _bucket_key(interval: Interval, tz: ZoneInfo):
     """The SQL expression readings of one bucket share.
 
-    Days, weeks and months: the timestamp truncated in `tz` (a local date at midnight).
+    Days, weeks and months: the local date in `tz` the bucket starts on (the timestamp
+    truncated in `tz`).
     15 minutes and hours: the epoch of the bucket's start, the timestamp less the minutes past
     the local quarter or hour. An instant, not a local time, so that the hour repeated when
     DST ends stays two buckets, and zones offset by half an hour get their own hours.
     """
     if not interval.minutes:
-        return Trunc("timestamp", interval.value, output_field=DateTimeField(), tzinfo=tz)
-    minutes_in = ExpressionWrapper(
-        Mod(ExtractMinute("timestamp", tzinfo=tz), interval.minutes), output_field=IntegerField()
-    )
+        return Trunc("timestamp", interval.value, output_field=DateField(), tzinfo=tz)
+    # As an integer: PostgreSQL's EXTRACT gives a numeric, slower to group and to convert.
+    minute = Cast(ExtractMinute("timestamp", tzinfo=tz), IntegerField())
+    minutes_in = ExpressionWrapper(Mod(minute, interval.minutes), output_field=IntegerField())
     whole_minute = Epoch("timestamp") / 60 * 60
     return ExpressionWrapper(whole_minute - minutes_in * 60, output_field=BigIntegerField())
 
@@ -276,27 +304,65 @@ def readings_aggregate(
 
     One GROUP BY query, streamed; buckets without readings are absent. `expected` is what a
     complete bucket holds, so a bucket cut by the range or by missing data shows count < expected.
+
+    The readings are grouped by channel id and bucket key only, in a subquery, and the muid and
+    OBIS code are joined to the buckets afterwards. Grouped by muid and OBIS code directly,
+    PostgreSQL expects as many buckets as readings and sorts every reading; grouped this way it
+    hashes them and sorts only the buckets (a year of one channel: 35,040 readings, 365 days,
+    about a fifth less time).
     """
-    rows = (
-        readings.values(muid=F("channel__unit__muid"), obis=F("channel__obis"))
+    per_channel = (
+        readings.values("channel_id")
         .annotate(key=_bucket_key(interval, tz))
-        .values("muid", "obis", "key")
+        .values("channel_id", "key")
         .annotate(agg_value=_aggregate(agg), reading_count=Count("id"))
-        .order_by("muid", "obis", "key")
+        .order_by()
     )
-    for row in rows.iterator(chunk_size=2000):
-        key = row["key"]
-        if interval.minutes:
-            start = datetime.fromtimestamp(int(key), UTC).astimezone(tz)
-        else:
-            start = local_midnight(key.astimezone(tz).date(), tz)
-        end = bucket_end(start, interval=interval, tz=tz)
+    bounds = bucket_bounds(interval=interval, tz=tz)
+    for _, key, value, count, muid, obis in _joined_to_channels(per_channel):
+        start, end, expected = bounds(key)
         yield Bucket(
-            muid=row["muid"],
-            obis=row["obis"],
-            start=start,
-            end=end,
-            value=row["agg_value"],
-            count=row["reading_count"],
-            expected=expected_readings(start, end),
+            muid=muid, obis=obis, start=start, end=end, value=value, count=count, expected=expected
         )
+
+
+def _joined_to_channels(per_channel: QuerySet) -> Iterator[list]:
+    """The rows of `per_channel` (channel_id first, then the key), each with its muid and OBIS
+    code appended, ordered by muid, OBIS code and key. Streamed through a server-side cursor.
+
+    Django has no subquery in FROM, so the outer query is written here around the compiled
+    one; every value passes through the converters a plain ORM query would apply.
+    """
+    connection = connections[per_channel.db]
+    compiler = per_channel.query.get_compiler(connection=connection)
+    try:
+        inner_sql, params = compiler.as_sql()
+    except EmptyResultSet:  # e.g. no unit visible: nothing to ask the database
+        return
+    quote = connection.ops.quote_name
+    buckets, channels, units = quote("per_channel"), quote("channel"), quote("unit")
+    channel_id, key = (f"{buckets}.{quote(alias)}" for _, _, alias in compiler.select[:2])
+    muid = Unit._meta.get_field("muid").get_col("unit")
+    obis = Channel._meta.get_field("obis").get_col("channel")
+    muid_sql, obis_sql, channel_pk, channel_unit, unit_pk = (
+        compiler.compile(column)[0]
+        for column in (
+            muid,
+            obis,
+            Channel._meta.pk.get_col("channel"),
+            Channel._meta.get_field("unit").get_col("channel"),
+            Unit._meta.pk.get_col("unit"),
+        )
+    )
+    sql = (
+        f"SELECT {buckets}.*, {muid_sql}, {obis_sql} FROM ({inner_sql}) {buckets}"
+        f" INNER JOIN {quote(Channel._meta.db_table)} {channels} ON {channel_pk} = {channel_id}"
+        f" INNER JOIN {quote(Unit._meta.db_table)} {units} ON {unit_pk} = {channel_unit}"
+        f" ORDER BY {muid_sql}, {obis_sql}, {key}"
+    )
+    expressions = [expression for expression, _, _ in compiler.select]
+    converters = compiler.get_converters([*expressions, muid, obis])
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(2000):
+            yield from compiler.apply_converters(rows, converters)

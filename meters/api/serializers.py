@@ -1,14 +1,25 @@
-"""Response shapes. Values are exact decimal text; instants are ISO 8601 with an offset."""
+"""Response shapes. Values are exact decimal text; instants are ISO 8601 with an offset.
 
+Readings and buckets, up to thousands per response, are written as plain dicts by
+reading_page_data and aggregate_data: DRF's field-by-field serialization takes ~10 µs a bucket,
+five times as long, more than the query for an hourly month. The serializers below document the
+shape in the OpenAPI schema, and tests require both to give the same answer.
+"""
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from meters.api.pagination import Page
 from meters.models import Channel, Unit
 from meters.moments import format_utc
 from meters.obis import decode
-from meters.selectors import Agg, Bucket
+from meters.selectors import Agg, Bucket, Interval
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -118,6 +129,25 @@ class ReadingPageSerializer(serializers.Serializer):
     results = ReadingSerializer(many=True)
 
 
+def reading_page_data(page: Page) -> dict:
+    """What ReadingPageSerializer gives for `page` (rows as dicts of ReadingSerializer's fields)."""
+    return {
+        "next": page.next,
+        "previous": page.previous,
+        "results": [
+            {
+                "muid": str(row["muid"]),
+                "obis": row["obis"],
+                "timestamp": format_utc(row["timestamp"]),
+                "value": decimal_text(row["value"]),
+                "quality": row["quality"],
+                "measurement": row["measurement"],
+            }
+            for row in page.results
+        ],
+    }
+
+
 class BucketSerializer(serializers.Serializer):
     muid = serializers.UUIDField()
     obis = serializers.CharField(help_text="OBIS code as 12 hex digits.")
@@ -131,9 +161,7 @@ class BucketSerializer(serializers.Serializer):
     )
 
     def get_unit(self, bucket: Bucket) -> str | None:
-        if self.context.get("agg") == Agg.COUNT:
-            return "readings"
-        return decode(bucket.obis).unit_of_measure
+        return bucket_unit(bucket.obis, agg=Agg(self.context.get("agg", Agg.SUM)))
 
 
 class AggregateSerializer(serializers.Serializer):
@@ -143,3 +171,49 @@ class AggregateSerializer(serializers.Serializer):
     start = LocalDateTimeField(allow_null=True, help_text="The start parameter, as understood.")
     end = LocalDateTimeField(allow_null=True, help_text="The end parameter, as understood.")
     buckets = BucketSerializer(many=True)
+
+
+def bucket_unit(obis: str, *, agg: Agg) -> str | None:
+    """The unit of measure of a bucket's value: the channel's, or readings for count."""
+    return "readings" if agg is Agg.COUNT else decode(obis).unit_of_measure
+
+
+def aggregate_data(
+    *,
+    interval: Interval,
+    agg: Agg,
+    tz: ZoneInfo,
+    start: datetime | None,
+    end: datetime | None,
+    buckets: Iterable[Bucket],
+) -> dict:
+    """What AggregateSerializer gives for an answer of `buckets`."""
+    # Each channel's muid text and unit, once per channel rather than once per bucket.
+    muids: dict[uuid.UUID, str] = {}
+    units: dict[str, str | None] = {}
+    rows = []
+    for bucket in buckets:
+        if bucket.muid not in muids:
+            muids[bucket.muid] = str(bucket.muid)
+        if bucket.obis not in units:
+            units[bucket.obis] = bucket_unit(bucket.obis, agg=agg)
+        rows.append(
+            {
+                "muid": muids[bucket.muid],
+                "obis": bucket.obis,
+                "start": bucket.start.isoformat(),
+                "end": bucket.end.isoformat(),
+                "value": decimal_text(bucket.value),
+                "unit": units[bucket.obis],
+                "count": bucket.count,
+                "expected": bucket.expected,
+            }
+        )
+    return {
+        "interval": str(interval),
+        "agg": str(agg),
+        "tz": str(tz),
+        "start": start and start.astimezone(tz).isoformat(),
+        "end": end and end.astimezone(tz).isoformat(),
+        "buckets": rows,
+    }

@@ -22,7 +22,9 @@ from meters.api.serializers import (
     AggregateSerializer,
     ReadingPageSerializer,
     UnitSerializer,
+    aggregate_data,
     decimal_text,
+    reading_page_data,
 )
 from meters.moments import format_utc
 from meters.selectors import (
@@ -117,7 +119,7 @@ class ReadingViewSet(viewsets.ViewSet):
                 ),
             )
         page = paginate(readings, request, descending=descending, fields=READING_FIELDS)
-        return Response(ReadingPageSerializer(page).data)
+        return Response(reading_page_data(page))
 
     @extend_schema(
         summary="Aggregate readings into time buckets",
@@ -195,16 +197,15 @@ class ReadingViewSet(viewsets.ViewSet):
                     for b in buckets
                 ),
             )
-        start, end = params["start"], params["end"]
-        answer = {
-            "interval": interval,
-            "agg": agg,
-            "tz": str(tz),
-            "start": start and start.astimezone(tz),
-            "end": end and end.astimezone(tz),
-            "buckets": list(buckets),
-        }
-        return Response(AggregateSerializer(answer, context={"agg": agg}).data)
+        answer = aggregate_data(
+            interval=interval,
+            agg=agg,
+            tz=tz,
+            start=params["start"],
+            end=params["end"],
+            buckets=buckets,
+        )
+        return Response(answer)
 
     def _filtered(self, filter_class: type[ReadingFilter]):
         filterset = filter_class(

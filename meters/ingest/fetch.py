@@ -122,3 +122,31 @@ def _reason(error: BaseException) -> str:
         inner = inner.reason
     # urllib3 prefixes its messages with the connection object's repr; the URL is shown anyway.
     return _CONNECTION_PREFIX.sub("", one_line(inner))
+
+
+class Spool:
+    """A document stream that keeps a copy of what is read through it in `copy` (a temporary
+    file: memory stays bounded), so that the document can be read again without fetching it."""
+
+    def __init__(self, stream: IO[bytes], copy: IO[bytes]) -> None:
+        self._stream = stream
+        self._copy = copy
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._copy.write(chunk)
+        return chunk
+
+    def again(self) -> IO[bytes]:
+        """The document from its start: the copy, then what was not read yet."""
+        self._copy.seek(0)
+        return _Concatenated(self._copy, self._stream)
+
+
+class _Concatenated:
+    def __init__(self, first: IO[bytes], second: IO[bytes]) -> None:
+        self._first = first
+        self._second = second
+
+    def read(self, size: int = -1) -> bytes:
+        return self._first.read(size) or self._second.read(size)

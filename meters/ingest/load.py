@@ -5,18 +5,22 @@ parsed, so the server loads on one core while Python parses on the other; on SQL
 inserts fill the table. Channels are resolved once per source, duplicates inside it, the
 insert/update/unchanged counts and the upsert are each one SQL statement over the staged rows:
 the cost per reading is the database's, not Python's, and memory stays bounded.
+A first load skips the staging table: see `StagingLoader.copy_directly`.
 Call everything inside one transaction: nothing is visible until the caller commits.
 """
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
+from psycopg2 import errorcodes
 
+from meters.ingest.errors import one_line
 from meters.ingest.parse import ParsedReading
 from meters.models import Channel, Reading, Unit
 
@@ -31,6 +35,16 @@ CHANGED = (
 COPY_LINES = 500
 # Memory PostgreSQL may use per sort or hash while the staged rows are merged.
 STAGING_WORK_MEM = "64MB"
+# How long a direct COPY waits for a unit another ingest holds before staging instead; below
+# PostgreSQL's deadlock_timeout (1s), so that this ingest gives way before a deadlock is
+# resolved by failing one of the two.
+DIRECT_LOCK_TIMEOUT = "200ms"
+
+logger = logging.getLogger(__name__)
+
+
+class _Staged(Exception):
+    """Why a document cannot be copied straight into the readings table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +60,13 @@ class LoadCounts:
     unchanged: int
     duplicates: int
     first_duplicates: list[Duplicate]
+    # Of `inserted`, the readings copied straight into the readings table.
+    copied: int
 
 
 class StagingLoader:
-    """Collects one source's readings, then writes them to the readings table in one upsert.
+    """Collects one source's readings, then writes them to the readings table in one upsert;
+    or, for a first load, copies them straight into it (`copy_directly`).
 
     Staged rows carry a small channel key (one per unit and OBIS code met in the source), since
     no query can run on the connection while a COPY is under way; `finish` maps the keys to
@@ -62,6 +79,9 @@ class StagingLoader:
         self._keys: dict[tuple[uuid.UUID, str], int] = {}
         self._channel_ids: list[int] = []
         self._seq = 0
+        self._copied = 0
+        # The reading that ended a direct COPY: its channel is resolved before the next one.
+        self._unresolved: ParsedReading | None = None
         # Per channel key: (last timestamp, direction); see _lines. Only the COPY path keeps
         # them; SQLite always checks for duplicates in SQL.
         self._runs: dict[int, tuple] = {}
@@ -97,7 +117,10 @@ class StagingLoader:
         """
         with connection.cursor() as cursor:
             if self._postgres:
-                stream = _LineStream(self._lines(readings, response, record_offset))
+                lines = self._lines(
+                    readings, self._keys, self._runs, response=response, record_offset=record_offset
+                )
+                stream = _LineStream(lines)
                 try:
                     cursor.copy_expert(f"COPY {STAGING} FROM STDIN", stream)
                 except Exception:
@@ -115,6 +138,78 @@ class StagingLoader:
                     f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     [(*row[:4], adapt(row[4]), *row[5:]) for row in batch],
                 )
+
+    def copy_directly(self, readings: Iterator[ParsedReading]) -> bool:
+        """COPY a source's first document straight into the readings table, if nothing stored
+        can collide with it; returns False, with the database and the loader as they were,
+        when the document must be staged instead.
+
+        PostgreSQL only, before anything is staged. No staging pass follows the parse: the
+        load overlaps with it entirely. Safe while each channel met (resolved, and its unit
+        locked to the commit, when its first reading comes by) has no stored reading, and its
+        timestamps run strictly one way: then no row repeats a stored one or another of the
+        document. The first channel with stored readings, a unit another ingest holds (see
+        DIRECT_LOCK_TIMEOUT), a timestamp that does not run one way, or a unique violation
+        rolls back to a savepoint: the channels and units created on the way go too.
+        """
+        channels: dict[tuple[uuid.UUID, str], int] = {}
+        runs: dict[int, tuple] = {}  # per channel: last timestamp, direction (see _lines)
+        copied = 0
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                reading = next(readings, None)
+                while reading is not None:
+                    muid, obis = reading.muid, reading.obis
+                    channels[(muid, obis)] = self._empty_channel(cursor, muid, obis)
+                    segment = chain([reading], readings)
+                    copied += self._copy_segment(cursor, segment, channels, runs)
+                    reading, self._unresolved = self._unresolved, None
+        except _Staged as reason:
+            logger.info("staging the document instead of copying it: %s", reason)
+            self._unresolved = None
+            return False
+        for muid, obis in channels:
+            self._keys[(muid, obis)] = len(self._keys)
+        self._copied = copied
+        return True
+
+    def _empty_channel(self, cursor, muid: uuid.UUID, obis: str) -> int:
+        """The channel's id, its unit locked, if it has no stored reading; raises _Staged."""
+        cursor.execute(f"SET LOCAL lock_timeout = '{DIRECT_LOCK_TIMEOUT}'")
+        try:
+            unit, _ = Unit.objects.select_for_update().get_or_create(muid=muid)
+            channel, created = Channel.objects.get_or_create(unit=unit, obis=obis)
+        except DatabaseError as error:
+            if _sqlstate(error) == errorcodes.LOCK_NOT_AVAILABLE:
+                raise _Staged(f"unit {muid} is held by another ingest") from error
+            raise
+        cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+        if not created and Reading.objects.filter(channel=channel).exists():
+            raise _Staged(f"unit {muid}, {obis} has stored readings")
+        return channel.pk
+
+    def _copy_segment(
+        self,
+        cursor,
+        readings: Iterator[ParsedReading],
+        channels: dict[tuple[uuid.UUID, str], int],
+        runs: dict[int, tuple],
+    ) -> int:
+        """One COPY into the readings table, up to the first reading of a channel not yet
+        resolved (left in `_unresolved`); returns the rows copied."""
+        stream = _LineStream(self._lines(readings, channels, runs))
+        try:
+            cursor.copy_expert(
+                f"COPY {READINGS} (channel_id, timestamp, value, quality, measurement) FROM STDIN",
+                stream,
+            )
+        except Exception as error:
+            if stream.error is not None:  # the document failed, or _Staged: see stage()
+                raise stream.error from None
+            if _sqlstate(error) == errorcodes.UNIQUE_VIOLATION:
+                raise _Staged(one_line(error)) from error
+            raise
+        return cursor.rowcount
 
     def discard(self, *, response: int) -> None:
         """Forget the readings of one response (a repeat of what was already staged)."""
@@ -135,13 +230,18 @@ class StagingLoader:
             cursor.execute(f"SELECT COUNT(*) FROM {STAGING}")
             (staged,) = cursor.fetchone()
             inserted, updated = self._upsert(cursor)
-        self._refresh_channels(changed=bool(inserted or updated))
+        inserted += self._copied
+        # Nothing written: the channels' spans and counts are those the last write left, and
+        # data_changed_at (the analysis cache's key) stays.
+        if inserted or updated:
+            self._refresh_channels()
         return LoadCounts(
             inserted=inserted,
             updated=updated,
-            unchanged=staged - inserted - updated,
+            unchanged=staged + self._copied - inserted - updated,
             duplicates=duplicates,
             first_duplicates=first_duplicates,
+            copied=self._copied,
         )
 
     def _create_temporary(self, table: str, columns: str) -> None:
@@ -154,37 +254,69 @@ class StagingLoader:
             cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) {suffix}")
 
     def _lines(
-        self, readings: Iterable[ParsedReading], response: int, record_offset: int
+        self,
+        readings: Iterable[ParsedReading],
+        channels: dict[tuple[uuid.UUID, str], int],
+        runs: dict[int, tuple],
+        *,
+        response: int | None = None,
+        record_offset: int = 0,
     ) -> Iterator[str]:
-        """The staging rows as lines of COPY's text format; the hot loop of the ingest.
+        """Readings as lines of COPY's text format; the hot loop of the ingest.
+
+        With a `response`, rows of the staging table: a channel not in `channels` gets the next
+        key, and a timestamp that does not run one way marks the source for the duplicate
+        check (see finish). Without, rows of the readings table (see copy_directly): `channels`
+        holds resolved channel ids, a channel not in it ends the lines (its reading is left in
+        `_unresolved`), and a timestamp that does not run one way raises _Staged.
 
         Kept lean: the timestamp goes as the feed's own text where parse kept it, the value as
-        its decimal text; no intermediate tuple per reading.
+        its decimal text. A document runs channel by channel, so the channel and its run of
+        timestamps (`runs`: the last one, the direction) are kept in locals and looked up only
+        when the channel changes; muids and OBIS codes are shared objects (parse caches them),
+        so the change is an identity test.
         """
-        keys, runs = self._keys, self._runs
+        direct = response is None
+        seq = self._seq
+        muid = obis = channel = last = None
+        direction = 0
         for r in readings:
-            key = keys.get((r.muid, r.obis))
-            if key is None:
-                key = keys[(r.muid, r.obis)] = len(keys)
-            # Each channel's timestamps so far: the last one and the direction they run in.
-            # While every channel's run strictly one way, the source holds no duplicate.
+            if r.muid is not muid or r.obis is not obis:
+                if channel is not None:
+                    runs[channel] = (last, direction)
+                muid, obis = r.muid, r.obis
+                channel = channels.get((muid, obis))
+                if channel is None:
+                    if direct:
+                        self._unresolved = r
+                        return
+                    channel = channels[(muid, obis)] = len(channels)
+                last, direction = runs.get(channel, (None, 0))
+            # While every channel's timestamps run strictly one way, the source holds no
+            # duplicate.
             timestamp = r.timestamp
-            run = runs.get(key)
-            if run is None:
-                runs[key] = (timestamp, 0)
-            elif run[1] >= 0 and timestamp > run[0]:
-                runs[key] = (timestamp, 1)
-            elif run[1] <= 0 and timestamp < run[0]:
-                runs[key] = (timestamp, -1)
+            if last is not None:
+                if direction >= 0 and timestamp > last:
+                    direction = 1
+                elif direction <= 0 and timestamp < last:
+                    direction = -1
+                elif direct:
+                    raise _Staged(f"{obis} timestamps do not run one way (record {r.record})")
+                else:
+                    self._monotonic = False
+            last = timestamp
+            text = r.timestamp_text or timestamp.isoformat()
+            if direct:
+                yield f"{channel}\t{text}\t{r.value}\t{r.quality}\t{r.measurement}\n"
             else:
-                self._monotonic = False
-                runs[key] = (timestamp, 0 if timestamp == run[0] else run[1])
-            yield (
-                f"{self._seq}\t{record_offset + r.record}\t{response}\t{key}\t"
-                f"{r.timestamp_text or timestamp.isoformat()}\t{r.value}\t{r.quality}\t"
-                f"{r.measurement}\n"
-            )
-            self._seq += 1
+                yield (
+                    f"{seq}\t{record_offset + r.record}\t{response}\t{channel}\t{text}\t"
+                    f"{r.value}\t{r.quality}\t{r.measurement}\n"
+                )
+                seq += 1
+        if channel is not None:
+            runs[channel] = (last, direction)
+        self._seq = seq
 
     def _rows(
         self, readings: Iterable[ParsedReading], response: int, record_offset: int
@@ -294,7 +426,7 @@ class StagingLoader:
         )
         return cursor.fetchone()[0]
 
-    def _refresh_channels(self, *, changed: bool) -> None:
+    def _refresh_channels(self) -> None:
         if not self._channel_ids:
             return
         stats = {
@@ -310,11 +442,15 @@ class StagingLoader:
             channel.first_reading_at = row.get("first")
             channel.last_reading_at = row.get("last")
             channel.reading_count = row.get("count", 0)
-            if changed:
-                channel.data_changed_at = now
+            channel.data_changed_at = now
         Channel.objects.bulk_update(
             channels, ["first_reading_at", "last_reading_at", "reading_count", "data_changed_at"]
         )
+
+
+def _sqlstate(error: Exception) -> str | None:
+    """PostgreSQL's error code, from psycopg2's error or Django's wrapper of it."""
+    return getattr(error, "pgcode", None) or getattr(error.__cause__, "pgcode", None)
 
 
 class _LineStream:

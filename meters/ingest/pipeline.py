@@ -7,6 +7,7 @@ returns everything at once; the first response that holds readings outside its w
 that, and the unit is then read from that one response.
 """
 
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -22,7 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Min
 
 from meters.ingest.errors import SourceError, SourceUnreachable, one_line
-from meters.ingest.fetch import http_session, open_location, unit_url
+from meters.ingest.fetch import Spool, http_session, open_location, unit_url
 from meters.ingest.load import StagingLoader
 from meters.ingest.parse import ParsedReading, Rejection, parse_readings
 from meters.models import Channel
@@ -86,6 +87,8 @@ class IngestReport:
     first: datetime | None = None
     last: datetime | None = None
     seconds: float = 0.0
+    # Of `inserted`, the readings copied straight into the readings table (no staging).
+    copied: int = 0
 
     @property
     def ok(self) -> bool:
@@ -124,6 +127,7 @@ class _Collector:
         )
         self._responses = 0
         self._staged = 0
+        self._copy_directly = connection.vendor == "postgresql"
 
     def read(
         self,
@@ -132,15 +136,43 @@ class _Collector:
         expected_muid: uuid.UUID | None = None,
         window: Window | None = None,
     ) -> tuple[int, _Tally]:
-        """Stage one document; returns its response number and tally."""
+        """Load one document; returns its response number and tally.
+
+        The first document of a source is offered to the loader's direct COPY (PostgreSQL); a
+        copy of its bytes is kept on the way, so that when the loader declines, the document is
+        read again from that copy into staging, not fetched again. Later documents are staged:
+        windows after the first meet the channels the first one filled, and a response that
+        `discard` may remove must be in the staging table.
+        """
         response, offset = self._responses, self.report.records
         self._responses += 1
+        if response == 0 and self._copy_directly:
+            with tempfile.TemporaryFile() as copy:
+                spool = Spool(stream, copy)
+                tally, staged = _Tally(), self._staged
+                readings = self._accepted(
+                    parse_readings(spool, expected_muid=expected_muid), tally, window, offset
+                )
+                if self._loader.copy_directly(readings):
+                    return response, tally
+                self._staged = staged
+                return response, self._stage(spool.again(), response, offset, expected_muid, window)
+        return response, self._stage(stream, response, offset, expected_muid, window)
+
+    def _stage(
+        self,
+        stream: IO[bytes],
+        response: int,
+        offset: int,
+        expected_muid: uuid.UUID | None,
+        window: Window | None,
+    ) -> _Tally:
         tally = _Tally()
         readings = self._accepted(
             parse_readings(stream, expected_muid=expected_muid), tally, window, offset
         )
         self._loader.stage(readings, response=response, record_offset=offset)
-        return response, tally
+        return tally
 
     def keep(self, tally: _Tally) -> None:
         report = self.report
@@ -172,6 +204,7 @@ class _Collector:
             counts.updated,
             counts.unchanged,
         )
+        report.copied = counts.copied
         keys = self._loader.channel_keys
         report.units = sorted({str(muid) for muid, _ in keys})
         report.obis_codes = sorted({code for _, code in keys})
@@ -190,27 +223,34 @@ class _Collector:
         window: Window | None,
         offset: int,
     ) -> Iterator[ParsedReading]:
-        """The valid readings of a document, counting what passes by on the way."""
+        """The valid readings of a document, counting what passes by on the way.
+
+        Once per reading: the span is kept in locals and written to the tally at the end of
+        the document (whoever reads the tally has read the whole document); a span inside the
+        window has every reading inside it.
+        """
+        record, first, last = -1, None, None
+        staged, progress = self._staged, self._progress
         for item in items:
-            tally.records = item.record + 1
-            if isinstance(item, Rejection):
-                self._reject(tally, f"record {offset + item.record}: {item.reason}")
+            record = item.record
+            if type(item) is Rejection:
+                self._reject(tally, f"record {offset + record}: {item.reason}")
                 continue
-            _extend_span(tally, item, window)
-            self._staged += 1
-            if self._progress and self._staged % PROGRESS_EVERY == 0:
-                self._progress(self._staged)
+            moment = item.timestamp
+            if first is None:
+                first = last = moment
+            elif moment < first:
+                first = moment
+            elif moment > last:
+                last = moment
+            staged += 1
+            if progress and staged % PROGRESS_EVERY == 0:
+                progress(staged)
             yield item
-
-
-def _extend_span(tally: _Tally, reading: ParsedReading, window: Window | None) -> None:
-    moment = reading.timestamp
-    if tally.first is None or moment < tally.first:
-        tally.first = moment
-    if tally.last is None or moment > tally.last:
-        tally.last = moment
-    if window is not None and not window.contains(moment):
-        tally.outside_window = True
+        self._staged = staged
+        tally.records, tally.first, tally.last = record + 1, first, last
+        if window is not None and first is not None:
+            tally.outside_window = not (window.contains(first) and window.contains(last))
 
 
 def ingest_location(

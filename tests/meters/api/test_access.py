@@ -48,6 +48,26 @@ def test_a_token_reads_what_its_user_may_read(client, challenge_data, reader_cli
     assert [unit["muid"] for unit in response.json()] == [str(CONSUMER.muid)]
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        (READINGS, {"page_size": "5000"}),
+        (AGGREGATE, {"interval": "15min", "start": "2023-02-01", "end": "2023-03-01"}),
+        (AGGREGATE, {"interval": "day", "start": "2023-02-01", "end": "2023-03-01"}),
+    ],
+)
+def test_a_token_request_takes_the_token_lookup_and_one_query_with_the_grants_inside(
+    client, challenge_data, reader_client, django_assert_num_queries, path, params
+):
+    token = Token.objects.create(user=reader_client(CONSUMER.muid, PRODUCER.muid).user)
+
+    with django_assert_num_queries(2):
+        text = body(client.get(path, params, HTTP_AUTHORIZATION=f"Token {token.key}"))
+
+    assert str(CONSUMER.muid) in text
+    assert str(PRODUCER.muid) in text
+
+
 def test_the_token_of_a_deactivated_user_is_refused(client, challenge_data, reader_client):
     user = reader_client(CONSUMER.muid).user
     token = Token.objects.create(user=user)

@@ -1,12 +1,17 @@
 import socket
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
 
 from meters.ingest import ingest_unit
 from meters.models import Reading
 from tests.conftest import CONSUMER
+
+# Bounds on waiting for a subprocess or the source, not assertions about speed.
+WAIT = 60
 
 
 @pytest.fixture
@@ -52,3 +57,63 @@ def cut_connection_server() -> Iterator[str]:
     stop.set()
     thread.join()
     listener.close()
+
+
+class PausingSource:
+    """Serves the consumer's recorded response over loopback HTTP in two halves.
+
+    After the first half it reports `half_sent` and waits for `resume`; with `together=2`, it
+    also waits until two requests have sent their first halves (two loads under way at once).
+    """
+
+    def __init__(self, *, together: int = 1) -> None:
+        self.half_sent = threading.Event()
+        self.resume = threading.Event()
+        self.barrier = threading.Barrier(together, timeout=WAIT)
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = CONSUMER.body
+                half = len(body) // 2
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body[:half])
+                    self.wfile.flush()
+                    source.barrier.wait()
+                    source.half_sent.set()
+                    source.resume.wait(WAIT)
+                    self.wfile.write(body[half:])
+                except (OSError, threading.BrokenBarrierError):
+                    pass  # the client went away: that is the fault under test
+
+            def log_message(self, format, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "PausingSource":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.resume.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def backend_running_copy() -> int | None:
+    """The pid of the PostgreSQL backend that runs the ingest's COPY, if one does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND query LIKE 'COPY %%'"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None

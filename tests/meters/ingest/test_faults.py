@@ -13,12 +13,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,12 +27,11 @@ from meters.ingest import ingest_unit
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
+from tests.meters.ingest.conftest import WAIT, PausingSource, backend_running_copy
 
 PROJECT = Path(django_settings.BASE_DIR)
 PATH = f"/challenge/{CONSUMER.muid}.json"
 GARBAGE_BYTES = 10 * 2**20
-# Bounds on waiting for a subprocess or the source, not assertions about speed.
-WAIT = 60
 
 
 # --- Garbage by the megabyte (in process) -----------------------------------------------------
@@ -71,55 +68,6 @@ def test_garbage_after_valid_records_stores_none_of_them(source, db, settings):
 
 
 # --- A real ingest_meters process against a source that pauses mid-body ---------------------
-
-
-class PausingSource:
-    """Serves the consumer's recorded response over loopback HTTP in two halves.
-
-    After the first half it reports `half_sent` and waits for `resume`; with `together=2`, it
-    also waits until two requests have sent their first halves (two loads under way at once).
-    """
-
-    def __init__(self, *, together: int = 1) -> None:
-        self.half_sent = threading.Event()
-        self.resume = threading.Event()
-        self.barrier = threading.Barrier(together, timeout=WAIT)
-        source = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = CONSUMER.body
-                half = len(body) // 2
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body[:half])
-                    self.wfile.flush()
-                    source.barrier.wait()
-                    source.half_sent.set()
-                    source.resume.wait(WAIT)
-                    self.wfile.write(body[half:])
-                except (OSError, threading.BrokenBarrierError):
-                    pass  # the client went away: that is the fault under test
-
-            def log_message(self, format, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "PausingSource":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.resume.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -214,17 +162,6 @@ def command_database(request, tmp_path, transactional_db) -> Iterator[CommandDat
     path = tmp_path / "db.sqlite3"
     path.write_bytes(request.getfixturevalue("migrated_sqlite").read_bytes())
     yield CommandDatabase(f"sqlite:///{path}", sqlite_path=path)
-
-
-def backend_running_copy() -> int | None:
-    """The pid of the PostgreSQL backend that runs the ingest's COPY, if one does."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE 'COPY %%'"
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(command_database):

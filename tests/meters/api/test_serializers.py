@@ -1,0 +1,68 @@
+"""The plain-dict writers give exactly what the serializers that document the shape give."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db.models import F
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from meters.api.pagination import paginate
+from meters.api.serializers import (
+    AggregateSerializer,
+    ReadingPageSerializer,
+    aggregate_data,
+    reading_page_data,
+)
+from meters.api.views import READING_FIELDS
+from meters.models import Reading
+from meters.selectors import Agg, Interval, readings_aggregate
+
+
+@pytest.mark.parametrize(
+    ("interval", "agg", "tz"),
+    [
+        ("day", "sum", "Europe/Zurich"),
+        ("hour", "count", "Europe/Zurich"),
+        ("15min", "max", "Asia/Kolkata"),
+        ("week", "avg", "UTC"),
+        ("month", "min", "America/New_York"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(None, None), (datetime(2023, 2, 5, tzinfo=UTC), datetime(2023, 2, 20, 11, tzinfo=UTC))],
+)
+def test_aggregate_data_equals_the_serializers_answer(
+    challenge_data, interval, agg, tz, start, end
+):
+    interval, agg, tz = Interval(interval), Agg(agg), ZoneInfo(tz)
+    buckets = list(
+        readings_aggregate(readings=Reading.objects.all(), interval=interval, agg=agg, tz=tz)
+    )
+    answer = {
+        "interval": interval,
+        "agg": agg,
+        "tz": str(tz),
+        "start": start and start.astimezone(tz),
+        "end": end and end.astimezone(tz),
+        "buckets": buckets,
+    }
+
+    written = aggregate_data(
+        interval=interval, agg=agg, tz=tz, start=start, end=end, buckets=buckets
+    )
+
+    assert written == AggregateSerializer(answer, context={"agg": agg}).data
+    assert len(written["buckets"]) > 1
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_reading_page_data_equals_the_serializers_page(challenge_data, descending):
+    request = Request(APIRequestFactory().get("/api/v1/readings/", {"page_size": 300}))
+    readings = Reading.objects.annotate(muid=F("channel__unit__muid"), obis=F("channel__obis"))
+    page = paginate(readings, request, descending=descending, fields=READING_FIELDS)
+
+    assert reading_page_data(page) == ReadingPageSerializer(page).data
+    assert len(page.results) == 300
