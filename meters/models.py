@@ -29,6 +29,24 @@ def energy_sum(field: str = "value") -> Round:
     return Round(models.Sum(field), VALUE_DECIMAL_PLACES, output_field=output)
 
 
+class MuidText(models.Func):
+    """A muid column as its canonical text (`1db7649e-9342-...`), for rows that are written out.
+
+    The database driver would build a uuid.UUID for every row, only for the API to turn it back
+    into text: ~4 µs a row, the largest Python cost of a page of readings. SQLite stores a
+    UUIDField as 32 hex digits, so there the dashes are put in.
+    """
+
+    output_field = models.CharField()
+    template = "CAST(%(expressions)s AS text)"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        groups = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+        parts = " || '-' || ".join(f"substr({column}, {at}, {length})" for at, length in groups)
+        return f"lower({parts})", params * len(groups)
+
+
 class Unit(models.Model):
     """A metering unit, identified by its muid.
 

@@ -24,6 +24,7 @@ from django.db.models import (
     DateField,
     DecimalField,
     ExpressionWrapper,
+    F,
     Func,
     IntegerField,
     Max,
@@ -38,6 +39,7 @@ from meters.models import (
     SUM_MAX_DIGITS,
     VALUE_DECIMAL_PLACES,
     Channel,
+    MuidText,
     Reading,
     Unit,
     energy_sum,
@@ -152,7 +154,7 @@ class Agg(StrEnum):
 class Bucket:
     """One interval of one channel: `value` aggregates its `count` readings."""
 
-    muid: uuid.UUID
+    muid: str  # canonical text, as written out (see MuidText)
     obis: str
     start: datetime
     end: datetime
@@ -297,6 +299,11 @@ def _aggregate(agg: Agg):
     return Round(function("value"), VALUE_DECIMAL_PLACES, output_field=output)
 
 
+def readings_with_channel(readings: QuerySet[Reading]) -> QuerySet[Reading]:
+    """`readings` with `muid` (as text, see MuidText) and `obis`, as they are written out."""
+    return readings.annotate(muid=MuidText("channel__unit__muid"), obis=F("channel__obis"))
+
+
 def readings_aggregate(
     *, readings: QuerySet[Reading], interval: Interval, agg: Agg, tz: ZoneInfo
 ) -> Iterator[Bucket]:
@@ -327,8 +334,9 @@ def readings_aggregate(
 
 
 def _joined_to_channels(per_channel: QuerySet) -> Iterator[list]:
-    """The rows of `per_channel` (channel_id first, then the key), each with its muid and OBIS
-    code appended, ordered by muid, OBIS code and key. Streamed through a server-side cursor.
+    """The rows of `per_channel` (channel_id first, then the key), each with its muid (as text)
+    and OBIS code appended, ordered by muid, OBIS code and key. Streamed through a server-side
+    cursor.
 
     Django has no subquery in FROM, so the outer query is written here around the compiled
     one; every value passes through the converters a plain ORM query would apply.
@@ -343,11 +351,12 @@ def _joined_to_channels(per_channel: QuerySet) -> Iterator[list]:
     buckets, channels, units = quote("per_channel"), quote("channel"), quote("unit")
     channel_id, key = (f"{buckets}.{quote(alias)}" for _, _, alias in compiler.select[:2])
     muid = Unit._meta.get_field("muid").get_col("unit")
-    obis = Channel._meta.get_field("obis").get_col("channel")
-    muid_sql, obis_sql, channel_pk, channel_unit, unit_pk = (
+    muid_text, obis = MuidText(muid), Channel._meta.get_field("obis").get_col("channel")
+    muid_sql, muid_text_sql, obis_sql, channel_pk, channel_unit, unit_pk = (
         compiler.compile(column)[0]
         for column in (
             muid,
+            muid_text,
             obis,
             Channel._meta.pk.get_col("channel"),
             Channel._meta.get_field("unit").get_col("channel"),
@@ -355,13 +364,13 @@ def _joined_to_channels(per_channel: QuerySet) -> Iterator[list]:
         )
     )
     sql = (
-        f"SELECT {buckets}.*, {muid_sql}, {obis_sql} FROM ({inner_sql}) {buckets}"
+        f"SELECT {buckets}.*, {muid_text_sql}, {obis_sql} FROM ({inner_sql}) {buckets}"
         f" INNER JOIN {quote(Channel._meta.db_table)} {channels} ON {channel_pk} = {channel_id}"
         f" INNER JOIN {quote(Unit._meta.db_table)} {units} ON {unit_pk} = {channel_unit}"
         f" ORDER BY {muid_sql}, {obis_sql}, {key}"
     )
     expressions = [expression for expression, _, _ in compiler.select]
-    converters = compiler.get_converters([*expressions, muid, obis])
+    converters = compiler.get_converters([*expressions, muid_text, obis])
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(2000):

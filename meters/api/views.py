@@ -4,7 +4,6 @@ from itertools import chain
 
 from django.conf import settings
 from django.db import DataError
-from django.db.models import F
 from django.http import Http404
 from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -33,6 +32,7 @@ from meters.selectors import (
     bucket_count,
     channels_span,
     readings_aggregate,
+    readings_with_channel,
     visible_readings,
     visible_units,
     visible_units_with_channels,
@@ -104,7 +104,7 @@ class ReadingViewSet(viewsets.ViewSet):
     )
     def list(self, request):
         readings, params = self._filtered(ReadingListFilter)
-        readings = readings.annotate(muid=F("channel__unit__muid"), obis=F("channel__obis"))
+        readings = readings_with_channel(readings)
         descending = params["ordering"] == "-timestamp"
         if self._csv(request):
             order = ["-timestamp", "-channel_id"] if descending else ["timestamp", "channel_id"]

@@ -1,3 +1,4 @@
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -5,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from meters.models import Channel, energy_sum
+from meters.models import Channel, MuidText, Unit, energy_sum
 from tests.factories import EXPORT, ChannelFactory, ReadingFactory, UnitFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +56,13 @@ def test_energy_sums_carry_no_float_noise():
     total = channel.readings.aggregate(total=energy_sum())["total"]
 
     assert total == Decimal("101.1")
+
+
+def test_a_muid_as_text_from_the_database_is_its_canonical_form():
+    # Letters and digits in every group, so a lost dash or an upper-case digit would show.
+    muid = uuid.UUID("1db7649e-9342-4e04-97c7-f0ebb88ed1f8")
+    UnitFactory(muid=muid)
+
+    texts = Unit.objects.annotate(text=MuidText("muid")).values_list("text", flat=True)
+
+    assert list(texts) == [str(muid)]

@@ -104,7 +104,7 @@ def test_buckets_are_ordered_by_muid_obis_and_start_whatever_the_insertion_order
     )
 
     assert [(b.muid, b.obis, b.start) for b in buckets] == sorted(
-        (channel.unit.muid, channel.obis, local_midnight(date(2023, 3, day), ZURICH))
+        (str(channel.unit.muid), channel.obis, local_midnight(date(2023, 3, day), ZURICH))
         for channel in channels
         for day in (25, 26, 27)
     )

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db.models import F
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
@@ -17,7 +16,7 @@ from meters.api.serializers import (
 )
 from meters.api.views import READING_FIELDS
 from meters.models import Reading
-from meters.selectors import Agg, Interval, readings_aggregate
+from meters.selectors import Agg, Interval, readings_aggregate, readings_with_channel
 
 
 @pytest.mark.parametrize(
@@ -61,7 +60,7 @@ def test_aggregate_data_equals_the_serializers_answer(
 @pytest.mark.parametrize("descending", [False, True])
 def test_reading_page_data_equals_the_serializers_page(challenge_data, descending):
     request = Request(APIRequestFactory().get("/api/v1/readings/", {"page_size": 300}))
-    readings = Reading.objects.annotate(muid=F("channel__unit__muid"), obis=F("channel__obis"))
+    readings = readings_with_channel(Reading.objects.all())
     page = paginate(readings, request, descending=descending, fields=READING_FIELDS)
 
     assert reading_page_data(page) == ReadingPageSerializer(page).data
