@@ -1,14 +1,41 @@
-"""CSV export: streamed row by row from a database cursor, never built in memory."""
+"""The readings endpoints' renderers: JSON through orjson; CSV streamed row by row from a
+database cursor, never built in memory."""
 
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
+import orjson
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 # Rows joined into one chunk of the response: fewer, larger writes to the socket.
 ROWS_PER_CHUNK = 1000
+
+
+class FastJSONRenderer(JSONRenderer):
+    """The output of DRF's JSONRenderer, in a tenth of the time.
+
+    An hourly month is 720 buckets of 8 fields: the json module takes ~2 ms to write them,
+    as long as the rest of the answer's Python work. The answers of the readings endpoints
+    are text, integers and null (serializers.aggregate_data, reading_page_data) or error
+    messages, which orjson writes as DRF does: compact, UTF-8, keys in order. Anything else
+    goes to DRF's encoder (orjson's own forms of datetimes and dataclasses are turned off);
+    indented output and anything orjson refuses (e.g. an integer beyond 64 bits) go the
+    stock way.
+    """
+
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None or self.get_indent(accepted_media_type, renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            body = orjson.dumps(data, default=self.encoder_class().default, option=self._OPTIONS)
+        except orjson.JSONEncodeError:
+            return super().render(data, accepted_media_type, renderer_context)
+        # As DRF does: JSON that is also valid JavaScript.
+        return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
 
 class CSVRenderer(BaseRenderer):

@@ -10,13 +10,13 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from meters.api import schema
 from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
 from meters.api.pagination import paginate
-from meters.api.renderers import CSVRenderer, csv_response
+from meters.api.renderers import CSVRenderer, FastJSONRenderer, csv_response
 from meters.api.serializers import (
     AggregateSerializer,
     ReadingPageSerializer,
@@ -24,6 +24,7 @@ from meters.api.serializers import (
     aggregate_data,
     decimal_text,
     reading_page_data,
+    with_bound_texts,
 )
 from meters.moments import format_utc
 from meters.selectors import (
@@ -78,7 +79,7 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
 class ReadingViewSet(viewsets.ViewSet):
     """Readings, filtered, as pages or CSV; and aggregated into buckets by the database."""
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
     @extend_schema(
         summary="List readings",
@@ -185,16 +186,8 @@ class ReadingViewSet(viewsets.ViewSet):
                 filename=f"readings-{interval}-{agg}-{slugify(str(tz))}.csv",
                 header=BUCKET_FIELDS,
                 rows=(
-                    (
-                        b.muid,
-                        b.obis,
-                        b.start.isoformat(),
-                        b.end.isoformat(),
-                        decimal_text(b.value),
-                        b.count,
-                        b.expected,
-                    )
-                    for b in buckets
+                    (b.muid, b.obis, start, end, decimal_text(b.value), b.count, b.expected)
+                    for b, start, end in with_bound_texts(buckets)
                 ),
             )
         answer = aggregate_data(
@@ -270,8 +263,8 @@ class ReadingViewSet(viewsets.ViewSet):
         renderer = getattr(request, "accepted_renderer", None)
         csv_error = renderer is not None and renderer.format == CSVRenderer.format
         if csv_error and isinstance(response, Response) and response.status_code >= 400:
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
+            request.accepted_renderer = FastJSONRenderer()
+            request.accepted_media_type = FastJSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
 
 

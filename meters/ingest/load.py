@@ -22,10 +22,16 @@ from psycopg2 import errorcodes
 
 from meters.ingest.errors import one_line
 from meters.ingest.parse import ParsedReading
+from meters.ingest.producer import LineProducer
 from meters.models import Channel, Reading, Unit
 
 STAGING = "meters_reading_staging"
 STAGING_CHANNELS = "meters_channel_staging"
+# While a document is staged (PostgreSQL): the segment just copied, the staged rows that differ
+# from the stored ones, and the channel each channel key had when the segments were compared.
+SEGMENT = "meters_reading_segment"
+CHANGES = "meters_reading_changes"
+LOOKUP = "meters_channel_lookup"
 READINGS = Reading._meta.db_table
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
@@ -33,6 +39,8 @@ CHANGED = (
 )
 # Lines handed to COPY per read, about 50 kB.
 COPY_LINES = 500
+# Staged rows per segment: each is compared with the stored readings while the parse goes on.
+SEGMENT_ROWS = 50_000
 # Memory PostgreSQL may use per sort or hash while the staged rows are merged.
 STAGING_WORK_MEM = "64MB"
 # How long a direct COPY waits for a unit another ingest holds before staging instead; below
@@ -77,13 +85,15 @@ class StagingLoader:
         self._batch_size = batch_size
         self._shown_duplicates = shown_duplicates
         self._keys: dict[tuple[uuid.UUID, str], int] = {}
-        self._channel_ids: list[int] = []
+        self._channel_ids: dict[int, int] = {}  # channel key -> channel id, once resolved
         self._seq = 0
+        # Staged rows since deleted: repeats of a discarded response, duplicates in the source.
+        self._removed = 0
         self._copied = 0
         # The reading that ended a direct COPY: its channel is resolved before the next one.
         self._unresolved: ParsedReading | None = None
-        # Per channel key: (last timestamp, direction); see _lines. Only the COPY path keeps
-        # them; SQLite always checks for duplicates in SQL.
+        # Per channel key: (first timestamp, last timestamp, direction); see _lines. Only the
+        # COPY path keeps them; SQLite always checks for duplicates in SQL.
         self._runs: dict[int, tuple] = {}
         self._monotonic = self._postgres = connection.vendor == "postgresql"
         timestamp_type = Reading._meta.get_field("timestamp").db_type(connection)
@@ -98,7 +108,15 @@ class StagingLoader:
         self._create_temporary(
             STAGING_CHANNELS, "channel_key integer PRIMARY KEY, channel_id bigint NOT NULL"
         )
+        # Per channel key: (channel id, data_changed_at) when its staged rows were first
+        # compared with the stored ones; (None, None) for a channel that did not exist.
+        self._seen: dict[int, tuple[int | None, object]] = {}
         if self._postgres:
+            for table in (SEGMENT, CHANGES):
+                self._create_temporary(table, f"LIKE {STAGING}")
+            self._create_temporary(
+                LOOKUP, "channel_key integer PRIMARY KEY, channel_id bigint NULL"
+            )
             # The duplicate check and the upsert group and join the staged rows: with room in
             # memory they hash instead of sorting on disk. Only for this transaction.
             with connection.cursor() as cursor:
@@ -114,23 +132,35 @@ class StagingLoader:
         """Stream readings into the staging table, tagged with the response they came from.
 
         `record_offset` numbers records across the responses of one source.
+
+        On PostgreSQL the document is parsed on a thread of its own and copied in segments;
+        after each segment, the database sets the rows that differ from the stored readings
+        aside (CHANGES) while the parse goes on. A re-ingest then finds its comparison done
+        when the document ends, instead of starting it then (see finish).
         """
         with connection.cursor() as cursor:
             if self._postgres:
                 lines = self._lines(
                     readings, self._keys, self._runs, response=response, record_offset=record_offset
                 )
-                stream = _LineStream(lines)
+                producer = LineProducer(lines)
                 try:
-                    cursor.copy_expert(f"COPY {STAGING} FROM STDIN", stream)
-                except Exception:
-                    # psycopg2 reports a failure of the document being read as a cancelled
-                    # COPY (its own error, not wrapped by Django); the reason worth showing
-                    # is that failure.
-                    if stream.error is not None:
-                        raise stream.error from None
-                    raise
-                return
+                    while True:
+                        stream = _SegmentStream(producer, SEGMENT_ROWS)
+                        try:
+                            cursor.copy_expert(f"COPY {SEGMENT} FROM STDIN", stream)
+                        except Exception:
+                            # psycopg2 reports a failure of the document being read as a
+                            # cancelled COPY (its own error, not wrapped by Django); the reason
+                            # worth showing is that failure.
+                            if stream.error is not None:
+                                raise stream.error from None
+                            raise
+                        self._compare_segment(cursor)
+                        if stream.exhausted:
+                            return
+                finally:
+                    producer.stop()
             rows = self._rows(readings, response, record_offset)
             adapt = connection.ops.adapt_datetimefield_value
             while batch := list(islice(rows, self._batch_size)):
@@ -138,6 +168,60 @@ class StagingLoader:
                     f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     [(*row[:4], adapt(row[4]), *row[5:]) for row in batch],
                 )
+
+    def _compare_segment(self, cursor) -> None:
+        """Move the segment into the staging table, and its rows that differ from the stored
+        readings (or have none) into CHANGES as well. Without locks: finish checks that no
+        other ingest wrote to these channels meanwhile.
+
+        Each row is looked up in the readings' unique index, so the cost follows the segment,
+        not the size of the readings table (the planner, without statistics on the segment,
+        might otherwise hash the whole table).
+        """
+        # The keys the parse has given out so far (a copy: the parsing thread adds to them).
+        for (muid, obis), key in list(self._keys.items()):
+            if key not in self._seen:
+                found = Channel.objects.filter(unit__muid=muid, obis=obis).values_list(
+                    "pk", "data_changed_at"
+                )
+                self._seen[key] = found.first() or (None, None)
+                cursor.execute(f"INSERT INTO {LOOKUP} VALUES (%s, %s)", [key, self._seen[key][0]])
+        if self._monotonic:
+            # Without JIT: compiling each segment's plan took ~20 ms, more than it saves.
+            cursor.execute(
+                "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                "SET LOCAL jit = off; "
+                f"INSERT INTO {CHANGES} SELECT s.* FROM {SEGMENT} s "
+                f"LEFT JOIN {LOOKUP} l ON l.channel_key = s.channel_key "
+                f"LEFT JOIN {READINGS} r ON r.channel_id = l.channel_id "
+                f"AND r.timestamp = s.timestamp WHERE r.id IS NULL OR "
+                f"({CHANGED.format(t='r', e='s')}); "
+                "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; "
+                "SET LOCAL jit TO DEFAULT"
+            )
+        cursor.execute(f"INSERT INTO {STAGING} SELECT * FROM {SEGMENT}; TRUNCATE {SEGMENT}")
+
+    def _compared_still_holds(self) -> bool:
+        """Whether CHANGES holds every staged row that differs from the stored readings.
+
+        It does when every channel's timestamps ran one way (no duplicate to drop first),
+        every channel was compared, and no other ingest has written to any of them since:
+        an ingest that writes sets the channel's data_changed_at before it commits and holds
+        the unit's lock until then, and this ingest now holds those locks
+        (_resolve_channels). A channel that did not exist then must still have no data.
+        """
+        if not self._postgres or not self._monotonic or self._seen.keys() != set(self._channel_ids):
+            return False
+        now = dict(
+            Channel.objects.filter(pk__in=self._channel_ids.values()).values_list(
+                "pk", "data_changed_at"
+            )
+        )
+        return all(
+            seen_id in (None, self._channel_ids[key])
+            and seen_changed_at == now[self._channel_ids[key]]
+            for key, (seen_id, seen_changed_at) in self._seen.items()
+        )
 
     def copy_directly(self, readings: Iterator[ParsedReading]) -> bool:
         """COPY a source's first document straight into the readings table, if nothing stored
@@ -153,7 +237,7 @@ class StagingLoader:
         rolls back to a savepoint: the channels and units created on the way go too.
         """
         channels: dict[tuple[uuid.UUID, str], int] = {}
-        runs: dict[int, tuple] = {}  # per channel: last timestamp, direction (see _lines)
+        runs: dict[int, tuple] = {}  # per channel: first, last timestamp, direction (_lines)
         copied = 0
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -215,26 +299,30 @@ class StagingLoader:
         """Forget the readings of one response (a repeat of what was already staged)."""
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {STAGING} WHERE response = %s", [response])
+            self._removed += cursor.rowcount
+            if self._postgres:
+                cursor.execute(f"DELETE FROM {CHANGES} WHERE response = %s", [response])
 
     def finish(self) -> LoadCounts:
         """Resolve channels, drop duplicates inside the source, upsert, refresh the channels."""
-        if self._postgres:
-            # A temporary table has no statistics until analysed: without them the planner
-            # guesses the size of the staged rows and may pick a poor join for the upsert.
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {STAGING}")
         self._resolve_channels()
+        # Compared while staging: only CHANGES can differ from what is stored.
+        source = CHANGES if self._compared_still_holds() else STAGING
         # Timestamps that ran strictly one way per channel cannot repeat: no need to look.
-        duplicates, first_duplicates = (0, []) if self._monotonic else self._drop_duplicates()
+        if self._monotonic:
+            duplicates, first_duplicates = 0, []
+        else:
+            self._analyze(STAGING)
+            duplicates, first_duplicates = self._drop_duplicates()
+        self._removed += duplicates
+        staged = self._seq - self._removed
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {STAGING}")
-            (staged,) = cursor.fetchone()
-            inserted, updated = self._upsert(cursor)
+            inserted, updated = self._upsert(cursor, source)
         inserted += self._copied
         # Nothing written: the channels' spans and counts are those the last write left, and
-        # data_changed_at (the analysis cache's key) stays.
+        # data_changed_at (the analysis cache's key) stays. Only updates: only the latter moves.
         if inserted or updated:
-            self._refresh_channels()
+            self._refresh_channels(recount=bool(inserted))
         return LoadCounts(
             inserted=inserted,
             updated=updated,
@@ -272,18 +360,18 @@ class StagingLoader:
 
         Kept lean: the timestamp goes as the feed's own text where parse kept it, the value as
         its decimal text. A document runs channel by channel, so the channel and its run of
-        timestamps (`runs`: the last one, the direction) are kept in locals and looked up only
-        when the channel changes; muids and OBIS codes are shared objects (parse caches them),
-        so the change is an identity test.
+        timestamps (`runs`: the first and last one, the direction) are kept in locals and
+        looked up only when the channel changes; muids and OBIS codes are shared objects
+        (parse caches them), so the change is an identity test.
         """
         direct = response is None
         seq = self._seq
-        muid = obis = channel = last = None
+        muid = obis = channel = first = last = None
         direction = 0
         for r in readings:
             if r.muid is not muid or r.obis is not obis:
                 if channel is not None:
-                    runs[channel] = (last, direction)
+                    runs[channel] = (first, last, direction)
                 muid, obis = r.muid, r.obis
                 channel = channels.get((muid, obis))
                 if channel is None:
@@ -291,7 +379,7 @@ class StagingLoader:
                         self._unresolved = r
                         return
                     channel = channels[(muid, obis)] = len(channels)
-                last, direction = runs.get(channel, (None, 0))
+                first, last, direction = runs.get(channel, (None, None, 0))
             # While every channel's timestamps run strictly one way, the source holds no
             # duplicate.
             timestamp = r.timestamp
@@ -304,6 +392,8 @@ class StagingLoader:
                     raise _Staged(f"{obis} timestamps do not run one way (record {r.record})")
                 else:
                     self._monotonic = False
+            else:
+                first = timestamp
             last = timestamp
             text = r.timestamp_text or timestamp.isoformat()
             if direct:
@@ -315,7 +405,7 @@ class StagingLoader:
                 )
                 seq += 1
         if channel is not None:
-            runs[channel] = (last, direction)
+            runs[channel] = (first, last, direction)
         self._seq = seq
 
     def _rows(
@@ -337,16 +427,23 @@ class StagingLoader:
             self._seq += 1
 
     def _resolve_channels(self) -> None:
-        mapping = []
         # Sorted, so that concurrent ingests lock units in the same order.
         for (muid, obis), key in sorted(self._keys.items()):
             # Locking the unit row serialises concurrent ingests of the same unit.
             unit, _ = Unit.objects.select_for_update().get_or_create(muid=muid)
             channel, _ = Channel.objects.get_or_create(unit=unit, obis=obis)
-            mapping.append((key, channel.pk))
-        self._channel_ids = [channel_id for _, channel_id in mapping]
+            self._channel_ids[key] = channel.pk
         with connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO {STAGING_CHANNELS} VALUES (%s, %s)", mapping)
+            cursor.executemany(
+                f"INSERT INTO {STAGING_CHANNELS} VALUES (%s, %s)", list(self._channel_ids.items())
+            )
+
+    def _analyze(self, table: str) -> None:
+        """Give staged rows statistics (PostgreSQL), before a query that groups or joins
+        them: a temporary table has none, and the planner would guess their number."""
+        if self._postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {table}")
 
     def _drop_duplicates(self) -> tuple[int, list[Duplicate]]:
         # The first occurrence of a (channel, timestamp) wins; later ones are reported.
@@ -369,11 +466,12 @@ class StagingLoader:
             cursor.execute(f"DELETE FROM {STAGING} WHERE seq IN (SELECT seq FROM ({repeats}) r)")
         return count, shown
 
-    def _upsert(self, cursor) -> tuple[int, int]:
+    def _upsert(self, cursor, source: str) -> tuple[int, int]:
+        """Write the rows of `source` (STAGING, or CHANGES: those of it that differ)."""
         columns = "channel_id, timestamp, value, quality, measurement"
         staged = (
             f"SELECT c.channel_id, s.timestamp, s.value, s.quality, s.measurement "
-            f"FROM {STAGING} s JOIN {STAGING_CHANNELS} c ON c.channel_key = s.channel_key"
+            f"FROM {source} s JOIN {STAGING_CHANNELS} c ON c.channel_key = s.channel_key"
         )
         on_conflict = (
             "ON CONFLICT (channel_id, timestamp) DO UPDATE SET value = excluded.value, "
@@ -387,14 +485,17 @@ class StagingLoader:
             cursor.execute(f"INSERT INTO {READINGS} ({columns}) {staged}")
             return cursor.rowcount, 0
         if self._postgres:
-            # Unchanged rows are left out before the upsert (one join on the unique index),
-            # so a re-ingest does not attempt a speculative insertion per row; the upsert's
-            # own WHERE still decides. xmax = 0 marks a freshly inserted row.
-            staged += (
-                f" LEFT JOIN {READINGS} r ON r.channel_id = c.channel_id "
-                f"AND r.timestamp = s.timestamp WHERE r.id IS NULL OR "
-                f"({CHANGED.format(t='r', e='s')})"
-            )
+            if source == STAGING:
+                # Unchanged rows are left out before the upsert (one join on the unique
+                # index), so a re-ingest does not attempt a speculative insertion per row.
+                # CHANGES holds none. Either way the upsert's own WHERE decides.
+                self._analyze(source)
+                staged += (
+                    f" LEFT JOIN {READINGS} r ON r.channel_id = c.channel_id "
+                    f"AND r.timestamp = s.timestamp WHERE r.id IS NULL OR "
+                    f"({CHANGED.format(t='r', e='s')})"
+                )
+            # xmax = 0 marks a freshly inserted row.
             cursor.execute(
                 f"WITH written AS (INSERT INTO {READINGS} ({columns}) {staged} {on_conflict} "
                 "RETURNING (xmax = 0) AS inserted) "
@@ -415,7 +516,28 @@ class StagingLoader:
         return inserted, updated
 
     def _overlaps_stored(self, cursor) -> bool:
-        """Whether any channel already holds a reading within the span staged for it."""
+        """Whether any channel already holds a reading within the span staged for it.
+
+        While every channel's timestamps ran one way, the parse saw each span's ends: one
+        index probe per channel. Otherwise the spans are read from the staged rows. (A span
+        may be wider than what is left staged, after a discarded response: then the answer
+        errs towards the upsert, which is right either way.)
+        """
+        if self._monotonic:
+            spans = [
+                (self._channel_ids[key], min(first, last), max(first, last))
+                for key, (first, last, _) in self._runs.items()
+            ]
+            if not spans:
+                return False
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(spans))})"
+                f" span(channel_id, first, last) JOIN {READINGS} r "
+                "ON r.channel_id = span.channel_id "
+                "AND r.timestamp >= span.first AND r.timestamp <= span.last)",
+                [value for span in spans for value in span],
+            )
+            return cursor.fetchone()[0]
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM ("
             f"  SELECT c.channel_id, MIN(s.timestamp) AS first, MAX(s.timestamp) AS last"
@@ -426,17 +548,21 @@ class StagingLoader:
         )
         return cursor.fetchone()[0]
 
-    def _refresh_channels(self) -> None:
-        if not self._channel_ids:
+    def _refresh_channels(self, *, recount: bool) -> None:
+        channel_ids = list(self._channel_ids.values())
+        if not channel_ids:
+            return
+        now = timezone.now()
+        if not recount:
+            Channel.objects.filter(pk__in=channel_ids).update(data_changed_at=now)
             return
         stats = {
             row["channel_id"]: row
-            for row in Reading.objects.filter(channel_id__in=self._channel_ids)
+            for row in Reading.objects.filter(channel_id__in=channel_ids)
             .values("channel_id")
             .annotate(first=Min("timestamp"), last=Max("timestamp"), count=Count("*"))
         }
-        now = timezone.now()
-        channels = list(Channel.objects.filter(pk__in=self._channel_ids))
+        channels = list(Channel.objects.filter(pk__in=channel_ids))
         for channel in channels:
             row = stats.get(channel.pk, {})
             channel.first_reading_at = row.get("first")
@@ -451,6 +577,32 @@ class StagingLoader:
 def _sqlstate(error: Exception) -> str | None:
     """PostgreSQL's error code, from psycopg2's error or Django's wrapper of it."""
     return getattr(error, "pgcode", None) or getattr(error.__cause__, "pgcode", None)
+
+
+class _SegmentStream:
+    """COPY's input for one segment: the producer's chunks, until `rows` lines have passed
+    or the producer is exhausted (then `exhausted`)."""
+
+    def __init__(self, producer: LineProducer, rows: int) -> None:
+        self._producer = producer
+        self._left = rows
+        self.exhausted = False
+        self.error: Exception | None = None
+
+    def read(self, size: int = -1) -> str:
+        if self._left <= 0 or self.exhausted:
+            return ""
+        try:
+            chunk = self._producer.next_chunk()
+        except Exception as error:
+            self.error = error
+            raise
+        if chunk is None:
+            self.exhausted = True
+            return ""
+        text, lines = chunk
+        self._left -= lines
+        return text
 
 
 class _LineStream:

@@ -1,7 +1,10 @@
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from meters.models import Reading
 from meters.selectors import (
@@ -109,6 +112,50 @@ def test_buckets_are_ordered_by_muid_obis_and_start_whatever_the_insertion_order
         for day in (25, 26, 27)
     )
     assert [(b.count, b.expected) for b in buckets[:3]] == [(44, 96), (92, 92), (56, 96)]
+
+
+@pytest.mark.parametrize("interval", list(Interval))
+@pytest.mark.parametrize("agg", list(Agg))
+def test_each_bucket_holds_the_aggregate_of_its_readings_as_exact_python_values(
+    challenge_data, interval, agg
+):
+    """Computed again in Python from the readings; on PostgreSQL the rows reach the buckets
+    without Django's converters (see selectors._joined_to_channels), so the types are checked
+    too."""
+    tz = ZoneInfo("America/New_York")
+    groups = defaultdict(list)
+    for muid, obis, timestamp, value in Reading.objects.values_list(
+        "channel__unit__muid", "channel__obis", "timestamp", "value"
+    ):
+        start = bucket_start(timestamp, interval=interval, tz=tz)
+        groups[(str(muid), obis, start)].append(value)
+    expected = {
+        key: {
+            Agg.SUM: lambda v: sum(v),
+            # Half away from zero, as PostgreSQL rounds (SQLite's average of floats may
+            # land either side of a half: see below).
+            Agg.AVG: lambda v: (sum(v) / len(v)).quantize(Decimal("0.000001"), ROUND_HALF_UP),
+            Agg.MIN: min,
+            Agg.MAX: max,
+            Agg.COUNT: len,
+        }[agg](values)
+        for key, values in groups.items()
+    }
+
+    buckets = list(
+        readings_aggregate(readings=Reading.objects.all(), interval=interval, agg=agg, tz=tz)
+    )
+
+    values = {(b.muid, b.obis, b.start): b.value for b in buckets}
+    if agg is Agg.AVG and connection.vendor == "sqlite":
+        assert values.keys() == expected.keys()
+        assert all(abs(values[key] - expected[key]) <= Decimal("0.000001") for key in values)
+    else:
+        assert values == expected
+    assert {(type(b.value), type(b.count), type(b.expected)) for b in buckets} == {
+        (int if agg is Agg.COUNT else Decimal, int, int)
+    }
+    assert all(type(b.start) is type(b.end) is datetime for b in buckets)
 
 
 def test_no_user_aggregates_nothing_and_the_database_is_not_asked(db, django_assert_num_queries):

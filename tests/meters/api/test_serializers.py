@@ -13,10 +13,18 @@ from meters.api.serializers import (
     ReadingPageSerializer,
     aggregate_data,
     reading_page_data,
+    with_bound_texts,
 )
 from meters.api.views import READING_FIELDS
 from meters.models import Reading
-from meters.selectors import Agg, Interval, readings_aggregate, readings_with_channel
+from meters.selectors import (
+    Agg,
+    Bucket,
+    Interval,
+    bucket_bounds,
+    readings_aggregate,
+    readings_with_channel,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +73,24 @@ def test_reading_page_data_equals_the_serializers_page(challenge_data, descendin
 
     assert reading_page_data(page) == ReadingPageSerializer(page).data
     assert len(page.results) == 300
+
+
+def test_bound_texts_follow_gaps_and_the_hour_repeated_when_dst_ends():
+    tz = ZoneInfo("Europe/Zurich")
+    bounds = bucket_bounds(interval=Interval.HOUR, tz=tz)
+    # 00:00 UTC on 2023-10-29 is 02:00 CEST; an hour later the clock shows 02:00 again (CET).
+    first_hour = int(datetime(2023, 10, 29, 0, tzinfo=UTC).timestamp())
+    keys = [first_hour - 7200, first_hour, first_hour + 3600, first_hour + 3 * 3600]
+    buckets = []
+    for key in keys:
+        start, end, expected = bounds(key)
+        buckets.append(Bucket("m", "o", start, end, 1, expected, expected))
+
+    texts = [(start, end) for _, start, end in with_bound_texts(buckets)]
+
+    assert texts == [
+        ("2023-10-29T00:00:00+02:00", "2023-10-29T01:00:00+02:00"),
+        ("2023-10-29T02:00:00+02:00", "2023-10-29T02:00:00+01:00"),
+        ("2023-10-29T02:00:00+01:00", "2023-10-29T03:00:00+01:00"),
+        ("2023-10-29T04:00:00+01:00", "2023-10-29T05:00:00+01:00"),
+    ]

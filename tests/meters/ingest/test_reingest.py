@@ -2,14 +2,22 @@
 (the channels' data_changed_at and counts, the analysis cache's key, stay), the changed values
 and the new readings otherwise, each counted; any difference, however small, is one."""
 
+import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from meters.ingest import ingest_location
+from meters.ingest import ingest_location, producer
+from meters.ingest import load as load_module
+from meters.ingest.load import CHANGES, StagingLoader
+from meters.ingest.parse import parse_readings
 from meters.models import Channel, Reading
 from tests.conftest import CONSUMER
-from tests.factories import EXPORT, IMPORT, feed_document, feed_record, feed_series
+from tests.factories import EXPORT, IMPORT, INTERVAL, feed_document, feed_record, feed_series
 
 START = datetime(2023, 3, 1, tzinfo=UTC)
 OTHER_MUID = "5f0e8c4a-1d2b-4c3d-8e9f-0a1b2c3d4e5f"
@@ -23,6 +31,15 @@ def two_channels() -> list[dict]:
         *feed_series(OTHER_MUID, START, COUNT, value=1.5, obis=IMPORT),
         *feed_series(OTHER_MUID, START, COUNT, value=0.75, obis=EXPORT),
     ]
+
+
+@pytest.fixture(autouse=True, params=["one segment", "segments of 100"])
+def segments(request, monkeypatch):
+    """Each test also with the document copied and compared in many small segments (on
+    PostgreSQL), chunks of 7 lines straddling their ends."""
+    if request.param == "segments of 100":
+        monkeypatch.setattr(load_module, "SEGMENT_ROWS", 100)
+        monkeypatch.setattr(producer, "CHUNK_LINES", 7)
 
 
 @pytest.fixture
@@ -83,6 +100,19 @@ def test_a_document_repeating_part_of_the_stored_span_writes_nothing(stored, loa
 
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 300)
     assert snapshot() == stored
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_a_document_spanning_a_stored_reading_updates_it_and_inserts_the_rest(load, newest_first):
+    load(feed_series(CONSUMER.muid, START + 5 * INTERVAL, 1, value=0.25))
+    records = feed_series(CONSUMER.muid, START, 11, value=0.5)
+
+    report = load(records if newest_first else records[::-1])
+
+    assert (report.inserted, report.updated, report.unchanged) == (10, 1, 0)
+    assert sorted(Reading.objects.values_list("timestamp", "value")) == [
+        (START + i * INTERVAL, Decimal("0.5")) for i in range(11)
+    ]
 
 
 def test_one_changed_value_updates_exactly_that_reading_and_is_counted(stored, load):
@@ -160,3 +190,41 @@ def test_a_timestamp_moved_by_a_second_is_a_new_reading(stored, load):
     report = load(records)
 
     assert (report.inserted, report.updated) == (1, 0)
+
+
+def stage_document(records: list[dict]) -> StagingLoader:
+    """A loader with `records` staged (and, on PostgreSQL, compared with the stored ones)."""
+    loader = StagingLoader(batch_size=100, shown_duplicates=5)
+    loader.stage(parse_readings(io.BytesIO(feed_document(records))), response=0)
+    return loader
+
+
+def test_a_write_by_another_ingest_while_staging_is_caught_and_compared_again(stored):
+    loader = stage_document(two_channels())
+    # Meanwhile another ingest changes a stored reading, as it does: with data_changed_at.
+    reading = Reading.objects.filter(channel__unit__muid=CONSUMER.muid).earliest("timestamp")
+    Reading.objects.filter(pk=reading.pk).update(value=Decimal("9"))
+    Channel.objects.filter(pk=reading.channel_id).update(data_changed_at=timezone.now())
+
+    counts = loader.finish()
+
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 3 * COUNT - 1)
+    assert Reading.objects.get(pk=reading.pk).value == Decimal("0.25")
+
+
+def test_an_undisturbed_reingest_writes_only_the_rows_set_aside_while_staging(stored):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stages without comparing: one connection, no parse thread")
+    records = two_channels()
+    records[5][IMPORT] = 0.5
+    loader = stage_document(records)
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = loader.finish()
+
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 3 * COUNT - 1)
+    writes = [
+        q["sql"] for q in queries.captured_queries if "INSERT INTO meters_reading " in q["sql"]
+    ]
+    assert len(writes) == 1
+    assert f"FROM {CHANGES} s" in writes[0]
