@@ -27,11 +27,10 @@ from meters.models import Channel, Reading, Unit
 
 STAGING = "meters_reading_staging"
 STAGING_CHANNELS = "meters_channel_staging"
-# While a document is staged (PostgreSQL): the segment just copied, the staged rows that differ
-# from the stored ones, and the channel each channel key had when the segments were compared.
+# While a document is staged (PostgreSQL): the segment just copied, and the staged rows that
+# differ from the stored ones.
 SEGMENT = "meters_reading_segment"
 CHANGES = "meters_reading_changes"
-LOOKUP = "meters_channel_lookup"
 READINGS = Reading._meta.db_table
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
@@ -114,9 +113,6 @@ class StagingLoader:
         if self._postgres:
             for table in (SEGMENT, CHANGES):
                 self._create_temporary(table, f"LIKE {STAGING}")
-            self._create_temporary(
-                LOOKUP, "channel_key integer PRIMARY KEY, channel_id bigint NULL"
-            )
             # The duplicate check and the upsert group and join the staged rows: with room in
             # memory they hash instead of sorting on disk. Only for this transaction.
             with connection.cursor() as cursor:
@@ -176,7 +172,8 @@ class StagingLoader:
 
         Each row is looked up in the readings' unique index, so the cost follows the segment,
         not the size of the readings table (the planner, without statistics on the segment,
-        might otherwise hash the whole table).
+        might otherwise hash the whole table). Channel keys are 0, 1, 2, ..., so a row finds
+        its channel id in an array (NULL: a channel that did not exist, every row new).
         """
         # The keys the parse has given out so far (a copy: the parsing thread adds to them).
         for (muid, obis), key in list(self._keys.items()):
@@ -185,19 +182,19 @@ class StagingLoader:
                     "pk", "data_changed_at"
                 )
                 self._seen[key] = found.first() or (None, None)
-                cursor.execute(f"INSERT INTO {LOOKUP} VALUES (%s, %s)", [key, self._seen[key][0]])
+        channel_ids = [self._seen.get(key, (None,))[0] for key in range(len(self._seen))]
         if self._monotonic:
             # Without JIT: compiling each segment's plan took ~20 ms, more than it saves.
             cursor.execute(
                 "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
                 "SET LOCAL jit = off; "
                 f"INSERT INTO {CHANGES} SELECT s.* FROM {SEGMENT} s "
-                f"LEFT JOIN {LOOKUP} l ON l.channel_key = s.channel_key "
-                f"LEFT JOIN {READINGS} r ON r.channel_id = l.channel_id "
+                f"LEFT JOIN {READINGS} r ON r.channel_id = (%s::bigint[])[s.channel_key + 1] "
                 f"AND r.timestamp = s.timestamp WHERE r.id IS NULL OR "
                 f"({CHANGED.format(t='r', e='s')}); "
                 "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; "
-                "SET LOCAL jit TO DEFAULT"
+                "SET LOCAL jit TO DEFAULT",
+                [channel_ids],
             )
         cursor.execute(f"INSERT INTO {STAGING} SELECT * FROM {SEGMENT}; TRUNCATE {SEGMENT}")
 

@@ -228,3 +228,16 @@ def test_an_undisturbed_reingest_writes_only_the_rows_set_aside_while_staging(st
     ]
     assert len(writes) == 1
     assert f"FROM {CHANGES} s" in writes[0]
+
+
+def test_a_document_cut_short_changes_nothing_and_says_why(stored, tmp_path):
+    records = two_channels()
+    records[0][IMPORT] = 2.5  # read before the cut: a change that must not be stored
+    document = feed_document(records)
+    path = tmp_path / "cut.json"
+    path.write_bytes(document[: len(document) * 3 // 4])
+
+    report = ingest_location(str(path))
+
+    assert report.error.startswith("truncated JSON")
+    assert snapshot() == stored
