@@ -14,10 +14,10 @@ ROWS_PER_CHUNK = 1000
 
 
 class FastJSONRenderer(JSONRenderer):
-    """The output of DRF's JSONRenderer, in a tenth of the time.
+    """The output of DRF's JSONRenderer, in a quarter of the time.
 
-    An hourly month is 720 buckets of 8 fields: the json module takes ~2 ms to write them,
-    as long as the rest of the answer's Python work. The answers of the readings endpoints
+    An hourly month is 720 buckets of 8 fields: the json module took 1.4-2.3 ms to write
+    them, orjson 0.4 ms (docs/BENCHMARKS.md). The answers of the readings endpoints
     are text, integers and null (serializers.aggregate_data, reading_page_data) or error
     messages, which orjson writes as DRF does: compact, UTF-8, keys in order. Anything else
     goes to DRF's encoder (orjson's own forms of datetimes and dataclasses are turned off);
