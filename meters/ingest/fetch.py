@@ -7,7 +7,7 @@ SourceError with a one-line message.
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -90,10 +90,22 @@ def _open_url(
     except requests.RequestException as error:
         raise SourceError(f"request to {url} failed: {_reason(error)}") from error
     with response:
-        if response.status_code >= 400:
-            raise SourceError(f"HTTP {response.status_code} {response.reason}")
-        response.raw.decode_content = True
-        yield _BodyStream(response.raw)
+        try:
+            if response.status_code >= 400:
+                raise SourceError(f"HTTP {response.status_code} {response.reason}")
+            response.raw.decode_content = True
+            yield _BodyStream(response.raw)
+        finally:
+            _release_readers(response.raw)
+
+
+def _release_readers(raw: urllib3.BaseHTTPResponse) -> None:
+    """Wake any thread still blocked reading the body (a parse thread the loader gave up on,
+    load.StagingLoader.stage): closing the response waits for such a read, up to the read
+    timeout, while shutting the socket's read side ends it at once."""
+    # Refused when the body was read to its end (the connection went back to the pool).
+    with suppress(ValueError, RuntimeError, OSError):
+        raw.shutdown()
 
 
 class _BodyStream:

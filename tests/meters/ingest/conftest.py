@@ -108,12 +108,14 @@ class PausingSource:
         self.server.server_close()
 
 
-def backend_running_copy() -> int | None:
-    """The pid of the PostgreSQL backend that runs the ingest's COPY, if one does."""
+def backend_running_copy(into: str = "") -> int | None:
+    """The pid of the PostgreSQL backend that runs the ingest's COPY (into that table), if one
+    does."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE 'COPY %%'"
+            "AND pid <> pg_backend_pid() AND query LIKE %s",
+            [f"COPY {into}%"],
         )
         row = cursor.fetchone()
     return row[0] if row else None

@@ -24,6 +24,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from meters.ingest import ingest_unit
+from meters.ingest.load import SEGMENT
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
@@ -180,6 +181,36 @@ def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(c
     later, stdout, stderr = ingest_again(command_database)
     assert later == 0, stderr
     assert f"inserted={CONSUMER.readings}" in stdout
+    assert command_database.readings() == CONSUMER.readings
+
+
+def test_sigterm_mid_reingest_stops_the_parse_thread_and_keeps_what_was_stored(
+    command_database,
+):
+    """A re-ingest is staged, its document parsed on a thread of its own: the signal reaches
+    the loading thread while it waits, in a COPY, for the parse, which waits for the source."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stages on one thread")
+    first, _, stderr = ingest_again(command_database)
+    assert first == 0, stderr
+    with PausingSource() as source:
+        process = start_ingest(command_environment(command_database, source.url))
+        assert source.half_sent.wait(WAIT)
+        for _ in range(WAIT * 10):
+            if backend_running_copy(into=SEGMENT):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the re-ingest never copied a segment")
+        process.send_signal(signal.SIGTERM)
+        code, _, stderr = finish(process)
+
+    assert code == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines() == [
+        "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of "
+        "it is stored; run again to load it"
+    ]
+    assert command_database.readings() == command_database.distinct_readings()
     assert command_database.readings() == CONSUMER.readings
 
 
