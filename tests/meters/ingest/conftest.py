@@ -1,5 +1,6 @@
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -108,14 +109,18 @@ class PausingSource:
         self.server.server_close()
 
 
-def backend_running_copy(into: str = "") -> int | None:
-    """The pid of the PostgreSQL backend that runs the ingest's COPY (into that table), if one
-    does."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE %s",
-            [f"COPY {into}%"],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
+def wait_for_copy(into: str = "") -> int:
+    """The pid of the PostgreSQL backend running the ingest's COPY (into that table), once one
+    does; the test fails if none does within WAIT seconds."""
+    for _ in range(WAIT * 10):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND query LIKE %s",
+                [f"COPY {into}%"],
+            )
+            row = cursor.fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.1)
+    pytest.fail(f"no COPY {into} began within {WAIT} s")

@@ -16,7 +16,7 @@ from meters.ingest import ingest_location, ingest_unit
 from meters.models import Channel, Reading, Unit, energy_sum
 from tests.conftest import CONSUMER, challenge_records
 from tests.factories import feed_document, feed_record, feed_series
-from tests.meters.ingest.conftest import WAIT, PausingSource, backend_running_copy
+from tests.meters.ingest.conftest import WAIT, PausingSource, wait_for_copy
 
 PATH = f"/challenge/{CONSUMER.muid}.json"
 START = datetime(2023, 3, 1, tzinfo=UTC)
@@ -176,10 +176,7 @@ def test_a_reading_stored_by_another_writer_mid_copy_stages_the_document(
         thread = threading.Thread(target=ingest)
         thread.start()
         assert source.half_sent.wait(WAIT)
-        for _ in range(WAIT * 10):
-            if backend_running_copy():
-                break
-            time.sleep(0.1)
+        wait_for_copy()
         # A writer that does not take the unit's lock stores a reading the body still holds.
         Reading.objects.create(
             channel=channel, timestamp=oldest, value=9, quality="manual", measurement="energy"

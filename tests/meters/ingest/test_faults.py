@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,13 @@ from meters.ingest.load import SEGMENT
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
-from tests.meters.ingest.conftest import WAIT, PausingSource, backend_running_copy
+from tests.meters.ingest.conftest import WAIT, PausingSource, wait_for_copy
+
+# What the command prints, alone, when SIGTERM stops it.
+STOPPED_BY_SIGTERM = (
+    "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of it "
+    "is stored; run again to load it"
+)
 
 PROJECT = Path(django_settings.BASE_DIR)
 PATH = f"/challenge/{CONSUMER.muid}.json"
@@ -173,10 +178,7 @@ def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(c
         code, _, stderr = finish(process)
 
     assert code == 128 + signal.SIGTERM
-    assert stderr.strip().splitlines() == [
-        "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of "
-        "it is stored; run again to load it"
-    ]
+    assert stderr.strip().splitlines() == [STOPPED_BY_SIGTERM]
     assert (command_database.units(), command_database.readings()) == (0, 0)
     later, stdout, stderr = ingest_again(command_database)
     assert later == 0, stderr
@@ -196,20 +198,12 @@ def test_sigterm_mid_reingest_stops_the_parse_thread_and_keeps_what_was_stored(
     with PausingSource() as source:
         process = start_ingest(command_environment(command_database, source.url))
         assert source.half_sent.wait(WAIT)
-        for _ in range(WAIT * 10):
-            if backend_running_copy(into=SEGMENT):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the re-ingest never copied a segment")
+        wait_for_copy(into=SEGMENT)
         process.send_signal(signal.SIGTERM)
         code, _, stderr = finish(process)
 
     assert code == 128 + signal.SIGTERM
-    assert stderr.strip().splitlines() == [
-        "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of "
-        "it is stored; run again to load it"
-    ]
+    assert stderr.strip().splitlines() == [STOPPED_BY_SIGTERM]
     assert command_database.readings() == command_database.distinct_readings()
     assert command_database.readings() == CONSUMER.readings
 
@@ -220,12 +214,8 @@ def test_the_database_going_away_mid_load_fails_the_source_in_one_line(command_d
     with PausingSource() as source:
         process = start_ingest(command_environment(command_database, source.url))
         assert source.half_sent.wait(WAIT)
-        for _ in range(WAIT * 10):
-            if pid := backend_running_copy():
-                break
-            time.sleep(0.1)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s)", [wait_for_copy()])
         source.resume.set()
         code, _, stderr = finish(process)
 
