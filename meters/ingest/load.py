@@ -139,24 +139,8 @@ class StagingLoader:
                 lines = self._lines(
                     readings, self._keys, self._runs, response=response, record_offset=record_offset
                 )
-                producer = LineProducer(lines)
-                try:
-                    while True:
-                        stream = _SegmentStream(producer, SEGMENT_ROWS)
-                        try:
-                            cursor.copy_expert(f"COPY {SEGMENT} FROM STDIN", stream)
-                        except Exception:
-                            # psycopg2 reports a failure of the document being read as a
-                            # cancelled COPY (its own error, not wrapped by Django); the reason
-                            # worth showing is that failure.
-                            if stream.error is not None:
-                                raise stream.error from None
-                            raise
-                        self._compare_segment(cursor)
-                        if stream.exhausted:
-                            return
-                finally:
-                    producer.stop()
+                self._stage_in_segments(cursor, LineProducer(lines))
+                return
             rows = self._rows(readings, response, record_offset)
             adapt = connection.ops.adapt_datetimefield_value
             while batch := list(islice(rows, self._batch_size)):
@@ -164,6 +148,17 @@ class StagingLoader:
                     f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     [(*row[:4], adapt(row[4]), *row[5:]) for row in batch],
                 )
+
+    def _stage_in_segments(self, cursor, producer: LineProducer) -> None:
+        try:
+            while True:
+                stream = _SegmentStream(producer, SEGMENT_ROWS)
+                _copy_from(cursor, f"COPY {SEGMENT} FROM STDIN", stream)
+                self._compare_segment(cursor)
+                if stream.exhausted:
+                    return
+        finally:
+            producer.stop()
 
     def _compare_segment(self, cursor) -> None:
         """Move the segment into the staging table, and its rows that differ from the stored
@@ -182,7 +177,7 @@ class StagingLoader:
                     "pk", "data_changed_at"
                 )
                 self._seen[key] = found.first() or (None, None)
-        channel_ids = [self._seen.get(key, (None,))[0] for key in range(len(self._seen))]
+        channel_ids = [self._seen[key][0] for key in range(len(self._seen))]
         if self._monotonic:
             # Without JIT: compiling each segment's plan took ~20 ms, more than it saves.
             cursor.execute(
@@ -279,14 +274,10 @@ class StagingLoader:
         """One COPY into the readings table, up to the first reading of a channel not yet
         resolved (left in `_unresolved`); returns the rows copied."""
         stream = _LineStream(self._lines(readings, channels, runs))
+        columns = "channel_id, timestamp, value, quality, measurement"
         try:
-            cursor.copy_expert(
-                f"COPY {READINGS} (channel_id, timestamp, value, quality, measurement) FROM STDIN",
-                stream,
-            )
-        except Exception as error:
-            if stream.error is not None:  # the document failed, or _Staged: see stage()
-                raise stream.error from None
+            _copy_from(cursor, f"COPY {READINGS} ({columns}) FROM STDIN", stream)
+        except Exception as error:  # psycopg2's own error: copy_expert is not wrapped by Django
             if _sqlstate(error) == errorcodes.UNIQUE_VIOLATION:
                 raise _Staged(one_line(error)) from error
             raise
@@ -569,6 +560,17 @@ class StagingLoader:
         Channel.objects.bulk_update(
             channels, ["first_reading_at", "last_reading_at", "reading_count", "data_changed_at"]
         )
+
+
+def _copy_from(cursor, sql: str, stream: "_LineStream | _SegmentStream") -> None:
+    """COPY from `stream`. A failure of the document being read (or _Staged) is raised as
+    itself: psycopg2 reports it as a cancelled COPY, its own error, not wrapped by Django."""
+    try:
+        cursor.copy_expert(sql, stream)
+    except Exception:
+        if stream.error is not None:
+            raise stream.error from None
+        raise
 
 
 def _sqlstate(error: Exception) -> str | None:

@@ -285,10 +285,10 @@ class _Validator:
 
     def _readings_of_match(self, index: int, match: re.Match[bytes]) -> list[ParsedReading]:
         """The readings of any record in the canonical layout (see reading_of_match)."""
-        measurement, _, raw_timestamp, raw_muid, quality, key, raw, key2, raw2, _ = match.groups()
+        measurement, utc, raw_timestamp, raw_muid, quality, key, raw, key2, raw2, _ = match.groups()
         text = raw_timestamp.decode()
         timestamp = _timestamp(text)
-        if not CANONICAL_TIMESTAMP.fullmatch(text):
+        if utc is None:
             text = timestamp.isoformat()
         muid = self._muid(raw_muid.decode())
         if key2 is not None:
