@@ -14,7 +14,7 @@ run ingest: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ingest_meters --fallback-dir data/challenge
-	$(BIN)/python manage.py demo_login
+	$(BIN)/python manage.py demo_login --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed-dev

@@ -39,6 +39,18 @@ def test_running_it_again_resets_the_password(settings, db, capsys):
     assert authenticate(username="demo", password=second["password"]) is not None
 
 
+def test_the_printed_example_calls_the_server_where_make_run_starts_it(settings, db, capsys):
+    settings.DEBUG = True
+
+    call_command("demo_login", url="http://127.0.0.1:8015/")
+
+    token = Token.objects.get(user__username="demo")
+    assert (
+        f"curl -H 'Authorization: Token {token.key}' http://127.0.0.1:8015/api/v1/units/"
+        in capsys.readouterr().out
+    )
+
+
 def test_it_refuses_to_run_with_debug_off(settings, db, django_user_model):
     settings.DEBUG = False
 

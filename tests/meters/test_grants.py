@@ -27,6 +27,20 @@ def test_readings_follow_the_visible_units(challenge_data, reader_client):
     assert muids == {PRODUCER.muid}
 
 
+def test_staff_read_every_unit_s_readings_and_nobody_else_reads_without_a_grant(
+    challenge_data, django_user_model
+):
+    staff = django_user_model.objects.create_user("ops", is_staff=True)
+    inactive = django_user_model.objects.create_user("gone", is_staff=True, is_active=False)
+    ungranted = django_user_model.objects.create_user("ana")
+
+    def muids(user):
+        return set(visible_readings(user=user).values_list("channel__unit__muid", flat=True))
+
+    assert muids(staff) == {CONSUMER.muid, PRODUCER.muid}
+    assert muids(inactive) == muids(ungranted) == muids(AnonymousUser()) == muids(None) == set()
+
+
 def test_a_grant_to_a_group_ends_when_the_user_leaves_it(challenge_data, reader_client):
     user = reader_client().user
     group = Group.objects.create(name="site-7")

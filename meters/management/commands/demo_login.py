@@ -17,6 +17,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo", help="the login to create or reset")
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="where the server answers, for the printed example (make run passes its own)",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -36,5 +41,5 @@ class Command(BaseCommand):
             f"Demo login (local only, reset on every run): user={user.get_username()} "
             f"password={password}\n"
             f"API token: curl -H 'Authorization: Token {token.key}' "
-            "http://127.0.0.1:8000/api/v1/units/"
+            f"{options['url'].rstrip('/')}/api/v1/units/"
         )
