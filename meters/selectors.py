@@ -80,10 +80,10 @@ def visible_units(*, user: AbstractBaseUser | AnonymousUser | None = None) -> Qu
     exactly like one that does not exist. Subqueries rather than joins: no duplicate rows, no
     DISTINCT, and the result can itself be used as a subquery.
     """
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Unit.objects.none()
     if _reads_every_unit(user):
         return Unit.objects.all()
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Unit.objects.none()
     direct = Unit.users.through.objects.filter(user_id=user.pk).values("unit_id")
     through_groups = Unit.groups.through.objects.filter(group__user=user.pk).values("unit_id")
     return Unit.objects.filter(Q(pk__in=direct) | Q(pk__in=through_groups))
@@ -99,8 +99,8 @@ def visible_units_with_channels(
 def visible_readings(*, user: AbstractBaseUser | AnonymousUser | None = None) -> QuerySet[Reading]:
     """The readings of the units `user` may read, unordered and unfiltered otherwise."""
     if _reads_every_unit(user):
-        # Not "unit IN (every unit)": PostgreSQL would plan and run that semi-join, a third
-        # of the time of a page of readings.
+        # Not "unit IN (every unit)": PostgreSQL would plan and run that semi-join, 15-25%
+        # of the SQL time of a page of readings (docs/BENCHMARKS.md).
         return Reading.objects.all()
     return Reading.objects.filter(channel__unit__in=visible_units(user=user))
 

@@ -27,7 +27,7 @@ def test_readings_follow_the_visible_units(challenge_data, reader_client):
     assert muids == {PRODUCER.muid}
 
 
-def test_staff_read_every_unit_s_readings_and_nobody_else_reads_without_a_grant(
+def test_staff_read_every_unit_and_users_without_a_grant_read_nothing(
     challenge_data, django_user_model
 ):
     staff = django_user_model.objects.create_user("ops", is_staff=True)
