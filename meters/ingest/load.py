@@ -10,11 +10,14 @@ Call everything inside one transaction: nothing is visible until the caller comm
 """
 
 import logging
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 
+import psycopg2
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
@@ -564,13 +567,49 @@ class StagingLoader:
 
 def _copy_from(cursor, sql: str, stream: "_LineStream | _SegmentStream") -> None:
     """COPY from `stream`. A failure of the document being read (or _Staged) is raised as
-    itself: psycopg2 reports it as a cancelled COPY, its own error, not wrapped by Django."""
+    itself: psycopg2 reports it as a cancelled COPY, its own error, not wrapped by Django.
+    So is the server's error when the server ends the connection mid-COPY."""
+    with _printed_by_psycopg2() as printed:
+        try:
+            cursor.copy_expert(sql, stream)
+        except Exception as error:
+            if stream.error is not None:
+                raise stream.error from None
+            if (server_error := _server_error(printed)) is not None:
+                raise server_error from error
+            raise
+
+
+@contextmanager
+def _printed_by_psycopg2() -> Iterator[list[BaseException]]:
+    """Collects what psycopg2 would print to stderr during a COPY, instead of printing it.
+
+    When the server ends the connection mid-COPY, psycopg2 2.9 prints the server's error,
+    chained to a SystemError of its own, through the interpreter's error display
+    (`PyErr_Print`, which calls sys.excepthook), and then raises OperationalError("invalid
+    socket"). A failed source is one line of the command's output, so the printed error is
+    kept for _copy_from to raise. Only `PyErr_Print` and an uncaught exception of the main
+    thread call sys.excepthook, and the main thread is in copy_expert meanwhile.
+    """
+    printed: list[BaseException] = []
+    hook = sys.excepthook
+    sys.excepthook = lambda kind, error, traceback: printed.append(error)
     try:
-        cursor.copy_expert(sql, stream)
-    except Exception:
-        if stream.error is not None:
-            raise stream.error from None
-        raise
+        yield printed
+    finally:
+        sys.excepthook = hook
+        for error in printed:
+            logger.debug("psycopg2 reported during a COPY: %s", one_line(error))
+
+
+def _server_error(errors: list[BaseException]) -> psycopg2.Error | None:
+    """The first error from the server (with a SQLSTATE) among `errors` and their causes."""
+    for error in errors:
+        while error is not None:
+            if isinstance(error, psycopg2.Error) and error.pgcode:
+                return error
+            error = error.__cause__ or error.__context__
+    return None
 
 
 def _sqlstate(error: Exception) -> str | None:
