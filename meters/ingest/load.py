@@ -604,8 +604,10 @@ def _printed_by_psycopg2() -> Iterator[list[BaseException]]:
 
 def _server_error(errors: list[BaseException]) -> psycopg2.Error | None:
     """The first error from the server (with a SQLSTATE) among `errors` and their causes."""
+    seen: set[int] = set()  # a chain can loop back on itself
     for error in errors:
-        while error is not None:
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
             if isinstance(error, psycopg2.Error) and error.pgcode:
                 return error
             error = error.__cause__ or error.__context__
