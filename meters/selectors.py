@@ -82,7 +82,7 @@ def visible_units(*, user: AbstractBaseUser | AnonymousUser | None = None) -> Qu
     """
     if _reads_every_unit(user):
         return Unit.objects.all()
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not _is_reader(user):
         return Unit.objects.none()
     direct = Unit.users.through.objects.filter(user_id=user.pk).values("unit_id")
     through_groups = Unit.groups.through.objects.filter(group__user=user.pk).values("unit_id")
@@ -105,13 +105,13 @@ def visible_readings(*, user: AbstractBaseUser | AnonymousUser | None = None) ->
     return Reading.objects.filter(channel__unit__in=visible_units(user=user))
 
 
+def _is_reader(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """An active, logged-in user: anyone else reads nothing."""
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def _reads_every_unit(user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    return (
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and (user.is_staff or user.is_superuser)
-    )
+    return _is_reader(user) and (user.is_staff or user.is_superuser)
 
 
 def _with_channels(units: QuerySet[Unit]) -> QuerySet[Unit]:
@@ -351,7 +351,8 @@ def _joined_to_channels(per_channel: QuerySet) -> Iterator[Sequence]:
     cursor.
 
     Django has no subquery in FROM, so the outer query is written here around the compiled
-    one; every value passes through the converters a plain ORM query would apply.
+    one; on SQLite every value passes through the converters a plain ORM query would apply
+    (on PostgreSQL none is needed, below).
     """
     connection = connections[per_channel.db]
     compiler = per_channel.query.get_compiler(connection=connection)
