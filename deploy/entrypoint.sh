@@ -1,8 +1,10 @@
 #!/bin/sh
 # The container's entrypoint. Each command waits for the database first (deploy/wait_for_db.py).
 #
-#   web                  migrate (unless MIGRATE_ON_START=0), then gunicorn (deploy/gunicorn.conf.py)
-#   migrate              apply migrations and exit (the Kubernetes Job; compose's web does it itself)
+#   web                  migrate and register the configured units (unless MIGRATE_ON_START=0),
+#                        then gunicorn (deploy/gunicorn.conf.py)
+#   migrate              apply migrations, register the configured units (register_units) and
+#                        exit (the Kubernetes Job; compose's web does it itself)
 #   await-migrations     exit once no migration is pending (the web pods' init container)
 #   ingest [ARGS...]     python manage.py ingest_meters ARGS (the compose service and the CronJob)
 #   anything else        run as given, e.g. `python manage.py createsuperuser`
@@ -23,12 +25,14 @@ case "$command" in
         wait_for_db
         if [ "${MIGRATE_ON_START:-1}" = "1" ]; then
             python manage.py migrate --noinput
+            python manage.py register_units
         fi
         exec gunicorn --config deploy/gunicorn.conf.py exnaton.wsgi:application
         ;;
     migrate)
         wait_for_db
-        exec python manage.py migrate --noinput
+        python manage.py migrate --noinput
+        exec python manage.py register_units
         ;;
     await-migrations)
         wait_for_db

@@ -219,8 +219,14 @@ METERS_HTTP_CONNECT_TIMEOUT = env.float("METERS_HTTP_CONNECT_TIMEOUT", default=5
 METERS_HTTP_READ_TIMEOUT = env.float("METERS_HTTP_READ_TIMEOUT", default=30.0)
 METERS_HTTP_RETRIES = env.int("METERS_HTTP_RETRIES", default=3)
 METERS_HTTP_BACKOFF = env.float("METERS_HTTP_BACKOFF", default=0.5)
-# Readings are sent to the database in batches of this size; it bounds the ingest's memory.
-METERS_INGEST_BATCH_SIZE = _positive_int("METERS_INGEST_BATCH_SIZE", 20_000)
+# Sources read at once by one ingest: polls mostly wait on the network (meters/ingest/run.py).
+METERS_INGEST_CONCURRENCY = _positive_int("METERS_INGEST_CONCURRENCY", 32)
+# How often a registered unit is polled unless its own poll interval says otherwise (minutes).
+METERS_POLL_INTERVAL_MINUTES = _positive_int("METERS_POLL_INTERVAL_MINUTES", 15)
+# After failures a unit is polled again later and later, up to this many minutes apart.
+METERS_POLL_MAX_BACKOFF_MINUTES = _positive_int("METERS_POLL_MAX_BACKOFF_MINUTES", 360)
+# A poll also asks again for the days of this recent history that have missing intervals.
+METERS_REFILL_DAYS = env.int("METERS_REFILL_DAYS", default=7)
 
 # --- API (meters/api) -----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -57,6 +57,32 @@ class Unit(models.Model):
 
     muid = models.UUIDField("muid", unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # The poll registry (meters/ingest/schedule.py): `ingest_meters` polls the enabled units
+    # that are due. A unit first met in a document is stored, not polled.
+    poll_enabled = models.BooleanField(
+        "polled", default=False, help_text="Poll this unit's source on its schedule."
+    )
+    source_url = models.URLField(
+        "source base URL",
+        blank=True,
+        help_text="The meter-data API this unit is read from; blank: METERS_SOURCE_BASE_URL.",
+    )
+    poll_interval = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="Time between two polls (e.g. 00:15:00); blank: METERS_POLL_INTERVAL_MINUTES.",
+    )
+    last_poll_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    next_poll_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When the unit is next due; blank: at the next run.",
+    )
     users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

@@ -4,6 +4,11 @@ from datetime import UTC, date, datetime, time, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+# Instants outside [EARLIEST, LATEST) are refused by the API and the ingest alike: no reading
+# lies there, and the far ends of Python's calendar overflow when converted between zones.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
 
 def parse_moment(text: str, tz: tzinfo) -> datetime:
     """An aware datetime from `2023-02-01T00:00:00+01:00`, `...Z`, or `2023-02-01`.

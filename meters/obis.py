@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-HEX_PATTERN = re.compile(r"^[0-9A-F]{12}$")
+# \A and \Z: `$` would also match before a final newline ("0100011D00FF\n").
+HEX_PATTERN = re.compile(r"\A[0-9A-F]{12}\Z")
 READABLE_PATTERN = re.compile(
-    r"^([0-9]{1,3})-([0-9]{1,3}):([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\*([0-9]{1,3})$"
+    r"\A([0-9]{1,3})-([0-9]{1,3}):([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\*([0-9]{1,3})\Z"
 )
 
 

@@ -5,7 +5,7 @@ before it reaches a query; anything that does not parse is a 400 naming the para
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import django_filters
@@ -16,14 +16,10 @@ from django.db.backends.utils import split_tzname_delta
 
 from meters import moments
 from meters.models import Reading
-from meters.moments import format_utc, parse_moment
+from meters.moments import EARLIEST, LATEST, format_utc, parse_moment
 from meters.obis import obis_hex
 from meters.selectors import Agg, Interval
 
-# Instants outside these bounds are refused: no reading lies there, and the far ends of
-# Python's calendar overflow when converted between zones.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 # Values one list parameter (muid, obis, quality) may carry.
 MAX_VALUES = 100
 QUALITY_MAX_LENGTH = Reading._meta.get_field("quality").max_length

@@ -1,6 +1,22 @@
-"""Ingestion of meter readings: fetch (fetch.py), parse and validate (parse.py), load (load.py),
-orchestrated per source in one transaction (pipeline.py)."""
+"""Ingestion of meter readings: fetch (fetch.py), parse and validate (parse.py) on fetcher
+threads (read.py), load in batches (load.py), orchestrated for many sources at once
+(pipeline.py); the poll registry's rules in schedule.py."""
 
-from meters.ingest.pipeline import IngestReport, ingest_location, ingest_unit, resume_point
+from meters.ingest.pipeline import (
+    IngestReport,
+    ingest,
+    ingest_location,
+    ingest_unit,
+    unit_sources,
+)
+from meters.ingest.read import DocumentSource, UnitSource
 
-__all__ = ["IngestReport", "ingest_location", "ingest_unit", "resume_point"]
+__all__ = [
+    "DocumentSource",
+    "IngestReport",
+    "UnitSource",
+    "ingest",
+    "ingest_location",
+    "ingest_unit",
+    "unit_sources",
+]

@@ -7,7 +7,7 @@ SourceError with a one-line message.
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -27,14 +27,15 @@ def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
 
 
-def unit_url(muid: str) -> str:
-    """The URL of one unit's data at the configured source."""
-    base = settings.METERS_SOURCE_BASE_URL.rstrip("/")
+def unit_url(muid: str, *, base_url: str | None = None) -> str:
+    """The URL of one unit's data at its own source, or else at the configured one."""
+    base = (base_url or settings.METERS_SOURCE_BASE_URL).rstrip("/")
     return base + settings.METERS_SOURCE_PATH.format(muid=muid)
 
 
-def http_session() -> requests.Session:
-    """A session that retries what is worth retrying, with exponential backoff."""
+def http_session(*, pool_size: int = 10) -> requests.Session:
+    """A session that retries what is worth retrying, with exponential backoff, and keeps up
+    to `pool_size` connections per host alive for the next request."""
     retry = Retry(
         total=settings.METERS_HTTP_RETRIES,
         backoff_factor=settings.METERS_HTTP_BACKOFF,
@@ -44,7 +45,7 @@ def http_session() -> requests.Session:
         raise_on_status=True,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["Accept"] = "application/json"
@@ -90,22 +91,10 @@ def _open_url(
     except requests.RequestException as error:
         raise SourceError(f"request to {url} failed: {_reason(error)}") from error
     with response:
-        try:
-            if response.status_code >= 400:
-                raise SourceError(f"HTTP {response.status_code} {response.reason}")
-            response.raw.decode_content = True
-            yield _BodyStream(response.raw)
-        finally:
-            _release_readers(response.raw)
-
-
-def _release_readers(raw: urllib3.BaseHTTPResponse) -> None:
-    """Wake any thread still blocked reading the body (a parse thread the loader gave up on,
-    load.StagingLoader.stage): closing the response waits for such a read, up to the read
-    timeout, while shutting the socket's read side ends it at once."""
-    # Refused when the body was read to its end (the connection went back to the pool).
-    with suppress(ValueError, RuntimeError, OSError):
-        raw.shutdown()
+        if response.status_code >= 400:
+            raise SourceError(f"HTTP {response.status_code} {response.reason}")
+        response.raw.decode_content = True
+        yield _BodyStream(response.raw)
 
 
 class _BodyStream:
@@ -134,31 +123,3 @@ def _reason(error: BaseException) -> str:
         inner = inner.reason
     # urllib3 prefixes its messages with the connection object's repr; the URL is shown anyway.
     return _CONNECTION_PREFIX.sub("", one_line(inner))
-
-
-class Spool:
-    """A document stream that keeps a copy of what is read through it in `copy` (a temporary
-    file: memory stays bounded), so that the document can be read again without fetching it."""
-
-    def __init__(self, stream: IO[bytes], copy: IO[bytes]) -> None:
-        self._stream = stream
-        self._copy = copy
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._stream.read(size)
-        self._copy.write(chunk)
-        return chunk
-
-    def again(self) -> IO[bytes]:
-        """The document from its start: the copy, then what was not read yet."""
-        self._copy.seek(0)
-        return _Concatenated(self._copy, self._stream)
-
-
-class _Concatenated:
-    def __init__(self, first: IO[bytes], second: IO[bytes]) -> None:
-        self._first = first
-        self._second = second
-
-    def read(self, size: int = -1) -> bytes:
-        return self._first.read(size) or self._second.read(size)

@@ -1,72 +1,65 @@
-"""Ingest one source: fetch, parse and validate, load. All of a source or nothing of it.
+"""Ingest many sources at once: fetcher threads read and parse, this thread writes.
 
-A unit is read from the metering platform's query API in time windows
-(`?muid=..&measurement=energy&start=..&stop=..&limit=..`), so that no response is cut by
-`limit`. A static copy of the API (such as the challenge files) ignores those parameters and
-returns everything at once; the first response that holds readings outside its window shows
-that, and the unit is then read from that one response.
+Up to `concurrency` sources are fetched and parsed at once, each on a fetcher thread with its
+own HTTP session (meters/ingest/read.py): a poll mostly waits on the network, so many overlap.
+The calling thread owns the database connection: it stages what the fetchers hand over as it
+arrives and writes complete sources in batches (meters/ingest/load.py), each batch one
+transaction. A source that fails is left out and reported; a batch the database refuses is
+written again one source at a time, so each source stays all or nothing. Reports come in the
+order the sources were given.
 """
 
-import tempfile
+import logging
+import queue
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
 
-import requests
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Min
 
-from meters.ingest.errors import SourceError, SourceUnreachable, one_line
-from meters.ingest.fetch import Spool, http_session, open_location, unit_url
-from meters.ingest.load import StagingLoader
-from meters.ingest.parse import ParsedReading, Rejection, parse_readings
-from meters.models import Channel
-from meters.moments import format_utc
+# Error, not DatabaseError: a closed connection raises InterfaceError, its sibling.
+from django.db import Error as DatabaseError
+from django.db import connection
+from django.db.models import Count, Min
+from django.db.models.functions import TruncDay
 
-MEASUREMENT = "energy"
-# How many rejected records a report lists by index and reason (all are counted).
-SHOWN_REJECTIONS = 5
-# Readings between two progress reports on a terminal.
-PROGRESS_EVERY = 50_000
+from meters.ingest import schedule
+from meters.ingest.errors import one_line
+from meters.ingest.fetch import http_session, unit_url
+from meters.ingest.load import LoadCounts, Loader
+from meters.ingest.read import (
+    SHOWN_REJECTIONS,
+    Discard,
+    DocumentSource,
+    Done,
+    Message,
+    Segment,
+    Source,
+    Tally,
+    UnitSource,
+    Window,
+    read_source,
+)
+from meters.models import Channel, Reading, Unit
+
+logger = logging.getLogger(__name__)
+
+# A batch is written once its complete sources hold this many readings, or this many sources,
+# or the first of them has waited this long (seconds): big enough that a fleet of small polls
+# does not pay a transaction each, soon enough that a slow fleet still commits steadily.
+FLUSH_READINGS = 100_000
+FLUSH_SOURCES = 500
+FLUSH_WAIT = 0.5
+# How often a fetcher blocked on a full queue looks whether the run was stopped (seconds).
+POLL = 0.1
+INTERVAL = timedelta(minutes=15)
+
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A half-open time range [start, stop) asked of the source in one request."""
-
-    start: datetime
-    stop: datetime
-
-    def contains(self, timestamp: datetime) -> bool:
-        return self.start <= timestamp < self.stop
-
-    def params(self, muid: uuid.UUID, limit: int) -> dict[str, str]:
-        return {
-            "muid": str(muid),
-            "measurement": MEASUREMENT,
-            "start": format_utc(self.start),
-            "stop": format_utc(self.stop),
-            "limit": str(limit),
-        }
-
-    def split(self, size: timedelta) -> list["Window"]:
-        windows, start = [], self.start
-        while start < self.stop:
-            windows.append(Window(start, min(start + size, self.stop)))
-            start += size
-        return windows
-
-    def around(self, first: datetime, last: datetime) -> list["Window"]:
-        """The parts of this window before `first` and after `last` (a response cut by limit)."""
-        parts = [Window(self.start, first), Window(last + timedelta(microseconds=1), self.stop)]
-        return [part for part in parts if part.start < part.stop]
 
 
 @dataclass
@@ -87,8 +80,6 @@ class IngestReport:
     first: datetime | None = None
     last: datetime | None = None
     seconds: float = 0.0
-    # Of `inserted`, the readings copied straight into the readings table (no staging).
-    copied: int = 0
 
     @property
     def ok(self) -> bool:
@@ -103,172 +94,35 @@ class IngestReport:
         return self.readings / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass
-class _Tally:
-    """Counts of one response, kept apart until the response is known to be kept."""
-
-    records: int = 0
-    rejected: int = 0
-    rejections: list[str] = field(default_factory=list)
-    first: datetime | None = None
-    last: datetime | None = None
-    outside_window: bool = False
-
-
-class _Collector:
-    """Streams the documents of one source into a staging loader and adds up their tallies."""
-
-    def __init__(self, report: IngestReport, *, strict: bool, progress: Progress | None) -> None:
-        self.report = report
-        self._strict = strict
-        self._progress = progress
-        self._loader = StagingLoader(
-            batch_size=settings.METERS_INGEST_BATCH_SIZE, shown_duplicates=SHOWN_REJECTIONS
-        )
-        self._responses = 0
-        self._staged = 0
-        self._copy_directly = connection.vendor == "postgresql"
-
-    def read(
-        self,
-        stream: IO[bytes],
-        *,
-        expected_muid: uuid.UUID | None = None,
-        window: Window | None = None,
-    ) -> tuple[int, _Tally]:
-        """Load one document; returns its response number and tally.
-
-        The first document of a source is offered to the loader's direct COPY (PostgreSQL); a
-        copy of its bytes is kept on the way, so that when the loader declines, the document is
-        read again from that copy into staging, not fetched again. Later documents are staged:
-        windows after the first meet the channels the first one filled, and a response that
-        `discard` may remove must be in the staging table.
-        """
-        response, offset = self._responses, self.report.records
-        self._responses += 1
-        if response == 0 and self._copy_directly:
-            with tempfile.TemporaryFile() as copy:
-                spool = Spool(stream, copy)
-                tally, staged = _Tally(), self._staged
-                readings = self._accepted(
-                    parse_readings(spool, expected_muid=expected_muid), tally, window, offset
-                )
-                if self._loader.copy_directly(readings):
-                    return response, tally
-                self._staged = staged
-                return response, self._stage(spool.again(), response, offset, expected_muid, window)
-        return response, self._stage(stream, response, offset, expected_muid, window)
-
-    def _stage(
-        self,
-        stream: IO[bytes],
-        response: int,
-        offset: int,
-        expected_muid: uuid.UUID | None,
-        window: Window | None,
-    ) -> _Tally:
-        tally = _Tally()
-        readings = self._accepted(
-            parse_readings(stream, expected_muid=expected_muid), tally, window, offset
-        )
-        self._loader.stage(readings, response=response, record_offset=offset)
-        return tally
-
-    def keep(self, tally: _Tally) -> None:
-        report = self.report
-        report.records += tally.records
-        report.rejected += tally.rejected
-        report.rejections.extend(tally.rejections[: SHOWN_REJECTIONS - len(report.rejections)])
-        for moment in (tally.first, tally.last):
-            if moment is not None:
-                report.first = min(report.first or moment, moment)
-                report.last = max(report.last or moment, moment)
-
-    def discard(self, response: int) -> None:
-        self._loader.discard(response=response)
-
-    def finish(self) -> None:
-        counts = self._loader.finish()
-        report = self.report
-        duplicates = [
-            f"record {duplicate.record}: duplicate of record {duplicate.first_record} "
-            "(same unit, OBIS code and timestamp)"
-            for duplicate in counts.first_duplicates
-        ]
-        if self._strict and duplicates:
-            raise SourceError(f"{duplicates[0]} (--strict)")
-        report.rejections.extend(duplicates[: SHOWN_REJECTIONS - len(report.rejections)])
-        report.rejected += counts.duplicates
-        report.inserted, report.updated, report.unchanged = (
-            counts.inserted,
-            counts.updated,
-            counts.unchanged,
-        )
-        report.copied = counts.copied
-        keys = self._loader.channel_keys
-        report.units = sorted({str(muid) for muid, _ in keys})
-        report.obis_codes = sorted({code for _, code in keys})
-
-    def _reject(self, tally: _Tally, message: str) -> None:
-        if self._strict:
-            raise SourceError(f"{message} (--strict)")
-        tally.rejected += 1
-        if len(tally.rejections) < SHOWN_REJECTIONS:
-            tally.rejections.append(message)
-
-    def _accepted(
-        self,
-        items: Iterator[ParsedReading | Rejection],
-        tally: _Tally,
-        window: Window | None,
-        offset: int,
-    ) -> Iterator[ParsedReading]:
-        """The valid readings of a document, counting what passes by on the way.
-
-        Once per reading: the span is kept in locals and written to the tally at the end of
-        the document (whoever reads the tally has read the whole document); a span inside the
-        window has every reading inside it.
-        """
-        record, first, last = -1, None, None
-        staged, progress = self._staged, self._progress
-        for item in items:
-            record = item.record
-            if type(item) is Rejection:
-                self._reject(tally, f"record {offset + record}: {item.reason}")
-                continue
-            moment = item.timestamp
-            if first is None:
-                first = last = moment
-            elif moment < first:
-                first = moment
-            elif moment > last:
-                last = moment
-            staged += 1
-            if progress and staged % PROGRESS_EVERY == 0:
-                progress(staged)
-            yield item
-        self._staged = staged
-        tally.records, tally.first, tally.last = record + 1, first, last
-        if window is not None and first is not None:
-            tally.outside_window = not (window.contains(first) and window.contains(last))
-
-
-def ingest_location(
-    location: str,
+def ingest(
+    sources: Sequence[Source],
     *,
     strict: bool = False,
-    session: requests.Session | None = None,
+    concurrency: int | None = None,
     progress: Progress | None = None,
-) -> IngestReport:
+    on_report: Callable[[IngestReport], None] | None = None,
+) -> list[IngestReport]:
+    """Ingest `sources`; returns one report per source, in their order.
+
+    `on_report` is called with each report as soon as it and all before it are known;
+    `progress` with the number of readings staged so far. A unit's poll updates its state in
+    the registry (meters/ingest/schedule.py).
+    """
+    if not sources:
+        return []
+    run = _Run(
+        sources,
+        strict=strict,
+        concurrency=concurrency or settings.METERS_INGEST_CONCURRENCY,
+        progress=progress,
+        on_report=on_report,
+    )
+    return run.run()
+
+
+def ingest_location(location: str, *, strict: bool = False) -> IngestReport:
     """Ingest one document from a file path or an http(s) URL, fetched as given."""
-    session = session or http_session()
-
-    def read(collector: _Collector) -> None:
-        with open_location(location, session=session) as stream:
-            _, tally = collector.read(stream)
-        collector.keep(tally)
-
-    return _run(IngestReport(location), read, strict=strict, progress=progress)
+    return ingest([DocumentSource(location)], strict=strict)[0]
 
 
 def ingest_unit(
@@ -278,87 +132,342 @@ def ingest_unit(
     stop: datetime | None = None,
     strict: bool = False,
     fallback_dir: Path | None = None,
-    session: requests.Session | None = None,
-    progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest one unit from the configured source, in time windows from `start` to `stop`.
-
-    `start` defaults to the unit's last stored reading (or the configured history start),
-    `stop` to now. With `fallback_dir`, a source that cannot be reached at all is replaced by
-    the copy `<fallback_dir>/<muid>.json`, and the report says so.
-    """
-    session = session or http_session()
-    url = unit_url(str(muid))
-    window = Window(start or resume_point(muid), stop or datetime.now(UTC))
-
-    def read(collector: _Collector) -> None:
-        _read_windows(collector, session, url, muid, window)
-
-    copy = fallback_dir / f"{muid}.json" if fallback_dir else None
-    if copy is None or not copy.exists():
-        return _run(IngestReport(url), read, strict=strict, progress=progress)
-    try:
-        return _run(
-            IngestReport(url), read, strict=strict, progress=progress, passthrough=SourceUnreachable
-        )
-    except SourceUnreachable as error:
-        report = ingest_location(str(copy), strict=strict, session=session, progress=progress)
-        report.note = f"shipped copy, used because the source is unreachable: {error}"
-        return report
+    """Poll one unit (see unit_sources)."""
+    sources = unit_sources([muid], start=start, stop=stop, fallback_dir=fallback_dir)
+    return ingest(sources, strict=strict)[0]
 
 
-def resume_point(muid: uuid.UUID) -> datetime:
-    """Where an incremental read of a unit starts: its channels' earliest last reading."""
-    last = Channel.objects.filter(unit__muid=muid).aggregate(at=Min("last_reading_at"))["at"]
-    return last or datetime.fromisoformat(settings.METERS_HISTORY_START)
-
-
-def _read_windows(
-    collector: _Collector, session: requests.Session, url: str, muid: uuid.UUID, span: Window
-) -> None:
-    limit = settings.METERS_REQUEST_LIMIT
-    pending = deque(span.split(timedelta(days=settings.METERS_WINDOW_DAYS)))
-    while pending:
-        window = pending.popleft()
-        params = window.params(muid, limit)
-        with open_location(url, session=session, params=params) as stream:
-            response, tally = collector.read(stream, expected_muid=muid, window=window)
-        if tally.outside_window:
-            # The source ignores the window and sent all it has. A later response is then a
-            # repeat of the first, which already held everything.
-            if response == 0:
-                collector.keep(tally)
-            else:
-                collector.discard(response)
-            collector.report.note = "the source ignores the time window: read as one document"
-            return
-        collector.keep(tally)
-        if tally.records >= limit and tally.first is not None:
-            pending.extendleft(reversed(window.around(tally.first, tally.last)))
-
-
-def _run(
-    report: IngestReport,
-    read: Callable[[_Collector], None],
+def unit_sources(
+    muids: Sequence[uuid.UUID],
     *,
-    strict: bool,
-    progress: Progress | None,
-    passthrough: type[Exception] | tuple[()] = (),
-) -> IngestReport:
-    """Run `read` and the load in one transaction; any failure leaves the database as it was."""
-    started = time.monotonic()
-    try:
-        with transaction.atomic():
-            collector = _Collector(report, strict=strict, progress=progress)
-            read(collector)
-            collector.finish()
-    except passthrough:
-        raise
-    except SourceError as error:
-        report = IngestReport(report.source, error=str(error))
-    except (DatabaseError, connection.Database.Error) as error:
-        # The driver's own error class too: a COPY's errors reach here unwrapped by Django
-        # (e.g. the server ending the connection mid-load, tests/meters/ingest/test_faults.py).
-        report = IngestReport(report.source, error=f"database error: {one_line(error)}")
-    report.seconds = time.monotonic() - started
-    return report
+    start: datetime | None = None,
+    stop: datetime | None = None,
+    fallback_dir: Path | None = None,
+) -> list[UnitSource]:
+    """The polls of these units, in their order.
+
+    Each reads from `start` (default: the unit's last stored reading, or METERS_HISTORY_START)
+    to `stop` (default: now), from the unit's own source URL or the configured one. Without a
+    `start`, a poll also asks again for the recent days that have missing intervals
+    (refill_windows). With `fallback_dir`, a source that cannot be reached at all is replaced
+    by the copy `<fallback_dir>/<muid>.json`.
+    """
+    now = datetime.now(UTC)
+    stop = stop or now
+    base_urls = dict(Unit.objects.filter(muid__in=muids).values_list("muid", "source_url"))
+    resume = dict(
+        Channel.objects.filter(unit__muid__in=muids)
+        .values("unit__muid")
+        .annotate(at=Min("last_reading_at"))
+        .values_list("unit__muid", "at")
+    )
+    refills = refill_windows(resume, now=now) if start is None else {}
+    history_start = datetime.fromisoformat(settings.METERS_HISTORY_START)
+    return [
+        UnitSource(
+            muid=muid,
+            url=unit_url(str(muid), base_url=base_urls.get(muid) or None),
+            window=Window(start or resume.get(muid) or history_start, stop),
+            refills=refills.get(muid, ()),
+            fallback=fallback_dir,
+        )
+        for muid in muids
+    ]
+
+
+def refill_windows(
+    resume: dict[uuid.UUID, datetime | None], *, now: datetime
+) -> dict[uuid.UUID, tuple[Window, ...]]:
+    """Per unit, the UTC days of the last METERS_REFILL_DAYS before its resume point on which
+    a channel holds fewer readings than its 15-minute intervals (one query for all units).
+
+    A day counts only from the channel's first reading on, so a unit that started mid-week is
+    not asked for days it never had.
+    """
+    resume = {muid: at for muid, at in resume.items() if at is not None}
+    if not resume or settings.METERS_REFILL_DAYS <= 0:
+        return {}
+    since = (now - timedelta(days=settings.METERS_REFILL_DAYS)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    counts = {
+        (row["channel_id"], row["day"]): row["n"]
+        for row in Reading.objects.filter(
+            channel__unit__muid__in=list(resume), timestamp__gte=since
+        )
+        .annotate(day=TruncDay("timestamp", tzinfo=UTC))
+        .values("channel_id", "day")
+        .annotate(n=Count("id"))
+    }
+    gaps: dict[uuid.UUID, list[Window]] = {}
+    channels = Channel.objects.filter(unit__muid__in=list(resume), first_reading_at__isnull=False)
+    for muid, channel_id, first in channels.values_list("unit__muid", "pk", "first_reading_at"):
+        start, stop = max(since, first), resume[muid]
+        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < stop:
+            low, high = max(day, start), min(day + timedelta(days=1), stop)
+            expected = -((low - high) // INTERVAL)  # intervals starting in [low, high)
+            if counts.get((channel_id, day), 0) < expected:
+                gaps.setdefault(muid, []).append(Window(low, high))
+            day += timedelta(days=1)
+    return {muid: _merged(windows) for muid, windows in gaps.items()}
+
+
+def _merged(windows: list[Window]) -> tuple[Window, ...]:
+    merged: list[Window] = []
+    for window in sorted(windows, key=lambda w: (w.start, w.stop)):
+        if merged and window.start <= merged[-1].stop:
+            merged[-1] = Window(merged[-1].start, max(merged[-1].stop, window.stop))
+        else:
+            merged.append(window)
+    return tuple(merged)
+
+
+class _Stopped(Exception):
+    """The run ended while a fetcher still had something to hand over."""
+
+
+class _Run:
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        *,
+        strict: bool,
+        concurrency: int,
+        progress: Progress | None,
+        on_report: Callable[[IngestReport], None] | None,
+    ) -> None:
+        self._sources = list(sources)
+        self._strict = strict
+        self._progress = progress
+        self._on_report = on_report
+        self._threads = min(concurrency, len(self._sources))
+        # Bounded: a fetcher waits while the writer is behind, so memory stays bounded.
+        self._messages: queue.Queue[Message] = queue.Queue(maxsize=2 * self._threads + 4)
+        self._pending = deque(enumerate(self._sources))
+        self._stop = threading.Event()
+        self._started: list[float] = [0.0] * len(self._sources)
+        self._polled_at: dict[int, datetime] = {}
+        self._tallies: dict[int, Tally] = {}
+        self._reports: list[IngestReport | None] = [None] * len(self._sources)
+        self._shown = 0
+        self._complete: list[int] = []  # read to the end, waiting to be written
+        self._complete_since = 0.0
+        self._done = 0  # sources whose fetcher has finished
+        self._staged = 0
+        self._loader: Loader
+
+    def run(self) -> list[IngestReport]:
+        self._loader = Loader()
+        fetchers = [
+            threading.Thread(target=self._fetch, name=f"ingest-fetch-{n}", daemon=True)
+            for n in range(self._threads)
+        ]
+        try:
+            for fetcher in fetchers:
+                fetcher.start()
+            while self._shown < len(self._sources):
+                if self._flush_due():
+                    self._flush(self._complete)
+                else:
+                    self._handle(self._receive())
+        finally:
+            self._stop.set()
+            self._close_loader()
+        return self._reports  # type: ignore[return-value]  # every one is set by now
+
+    # --- fetcher threads ---------------------------------------------------------------------
+
+    def _fetch(self) -> None:
+        session = http_session(pool_size=1)
+        try:
+            while not self._stop.is_set():
+                try:
+                    index, source = self._pending.popleft()
+                except IndexError:
+                    return
+                self._started[index] = time.monotonic()
+                self._polled_at[index] = datetime.now(UTC)
+                try:
+                    read_source(index, source, session=session, strict=self._strict, emit=self._put)
+                except _Stopped:
+                    return
+                except Exception as error:  # a bug: the source fails, the run goes on
+                    logger.exception("reading %s failed", source.label)
+                    reason = f"unexpected error: {type(error).__name__}: {one_line(error)}"
+                    self._put(Done(index, Tally(error=reason)))
+        except _Stopped:
+            return
+        finally:
+            session.close()
+
+    def _put(self, message: Message) -> None:
+        while not self._stop.is_set():
+            try:
+                self._messages.put(message, timeout=POLL)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    # --- the writing thread ------------------------------------------------------------------
+
+    def _receive(self) -> list[Message]:
+        """The next message (waiting at most until a batch is due), and all that are ready."""
+        timeout = None
+        if self._complete:
+            timeout = max(0.0, self._complete_since + FLUSH_WAIT - time.monotonic())
+        try:
+            messages = [self._messages.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(messages) < self._messages.maxsize:
+            try:
+                messages.append(self._messages.get_nowait())
+            except queue.Empty:
+                break
+        return messages
+
+    def _handle(self, messages: list[Message]) -> None:
+        segments: list[Segment] = []
+        for message in messages:
+            if type(message) is Segment:
+                segments.append(message)
+                continue
+            self._stage(segments)  # in order: what came before the Discard or Done
+            segments = []
+            if type(message) is Discard:
+                self._database(self._loader.discard, message.source, message.response)
+            elif type(message) is Done:
+                self._finish_reading(message.source, message.tally)
+        self._stage(segments)
+
+    def _stage(self, segments: list[Segment]) -> None:
+        segments = [s for s in segments if self._reports[s.source] is None]
+        if not segments:
+            return
+        try:
+            self._loader.stage(segments)
+        except (DatabaseError, connection.Database.Error) as error:
+            for source in {segment.source for segment in segments}:
+                self._fail(source, f"database error: {one_line(error)}")
+            return
+        self._staged += sum(len(segment.readings) for segment in segments)
+        if self._progress:
+            self._progress(self._staged)
+
+    def _finish_reading(self, source: int, tally: Tally) -> None:
+        self._done += 1
+        if self._reports[source] is not None:  # failed while staging
+            return
+        self._tallies[source] = tally
+        if tally.error is not None:
+            self._fail(source, tally.error)
+            return
+        if not self._complete:
+            self._complete_since = time.monotonic()
+        self._complete.append(source)
+
+    def _flush_due(self) -> bool:
+        if not self._complete:
+            return False
+        return (
+            self._done == len(self._sources)
+            or len(self._complete) >= FLUSH_SOURCES
+            or sum(map(self._loader.staged_rows, self._complete)) >= FLUSH_READINGS
+            or time.monotonic() >= self._complete_since + FLUSH_WAIT
+        )
+
+    def _flush(self, complete: list[int]) -> None:
+        """Write the complete sources; one that shares a unit with an earlier one waits for
+        the next batch (it must be written after it). A refused batch is split up."""
+        batch, units, later = [], set(), []
+        for source in complete:
+            mine = self._loader.units(source)
+            (later if mine & units else batch).append(source)
+            units |= mine
+        self._complete = later
+        self._complete_since = time.monotonic()
+        try:
+            results = self._loader.flush(
+                batch, strict=self._strict, before_commit=self._record_successes
+            )
+        except (DatabaseError, connection.Database.Error) as error:
+            if len(batch) > 1:
+                for source in batch:
+                    self._flush([source])
+            else:
+                self._fail(batch[0], f"database error: {one_line(error)}")
+            return
+        for source, result in results.items():
+            if isinstance(result, str):
+                self._fail(source, result, drop=False)
+            else:
+                self._report(source, self._written(source, result))
+
+    def _record_successes(self, written: list[int]) -> None:
+        schedule.record_successes(
+            {
+                self._sources[source].muid: self._polled_at[source]
+                for source in written
+                if isinstance(self._sources[source], UnitSource)
+            }
+        )
+
+    def _written(self, source: int, counts: LoadCounts) -> IngestReport:
+        tally = self._tallies.pop(source)
+        duplicates = [
+            f"record {duplicate.record}: duplicate of record {duplicate.first_record} "
+            "(same unit, OBIS code and timestamp)"
+            for duplicate in counts.first_duplicates
+        ]
+        return IngestReport(
+            source=tally.label or self._sources[source].label,
+            note=tally.note,
+            units=counts.units,
+            obis_codes=counts.obis_codes,
+            records=tally.records,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            rejected=tally.rejected + counts.duplicates,
+            rejections=(tally.rejections + duplicates)[:SHOWN_REJECTIONS],
+            first=tally.first,
+            last=tally.last,
+        )
+
+    def _fail(self, source: int, error: str, *, drop: bool = True) -> None:
+        if drop:
+            self._database(self._loader.drop, source)
+        given = self._sources[source]
+        if isinstance(given, UnitSource):
+            self._database(
+                schedule.record_failure,
+                given.muid,
+                polled_at=self._polled_at.get(source, datetime.now(UTC)),
+                error=error,
+            )
+        if source in self._complete:
+            self._complete.remove(source)
+        self._tallies.pop(source, None)
+        self._report(source, IngestReport(given.label, error=error))
+
+    def _report(self, source: int, report: IngestReport) -> None:
+        report.seconds = time.monotonic() - self._started[source]
+        self._reports[source] = report
+        while self._shown < len(self._reports) and self._reports[self._shown] is not None:
+            if self._on_report:
+                self._on_report(self._reports[self._shown])
+            self._shown += 1
+
+    def _database(self, work: Callable, *args, **kwargs) -> None:
+        """Book-keeping that must not end the run when the database is gone: the source's
+        report already says what failed."""
+        try:
+            work(*args, **kwargs)
+        except (DatabaseError, connection.Database.Error) as error:
+            logger.warning("ingest book-keeping failed: %s", one_line(error))
+
+    def _close_loader(self) -> None:
+        self._database(self._loader.close)

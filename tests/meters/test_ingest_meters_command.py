@@ -21,13 +21,16 @@ def ingest(*args):
     return out.getvalue(), err.getvalue()
 
 
-def test_without_arguments_it_reads_both_challenge_units(challenge_source):
+def test_without_arguments_it_polls_the_registered_units_that_are_due(challenge_source):
+    call_command("register_units", stdout=io.StringIO())
+
     out, err = ingest()
 
     lines = [line for line in out.splitlines() if not line.startswith(" ")]
     assert len(lines) == 2
     assert out.count("  note: the source ignores the time window: read as one document") == 2
-    for unit, line in zip(CHALLENGE_UNITS, lines, strict=True):
+    by_muid = sorted(CHALLENGE_UNITS, key=lambda unit: str(unit.muid))
+    for unit, line in zip(by_muid, lines, strict=True):
         assert f"/challenge/{unit.muid}.json: unit={unit.muid} obis={unit.obis}" in line
         assert "received=2688 inserted=2688 updated=0 unchanged=0 rejected=0" in line
         assert "first=2023-02-01T00:00:00Z last=2023-02-28T23:45:00Z" in line
@@ -65,7 +68,9 @@ def test_an_unreachable_endpoint_falls_back_to_the_shipped_copy_and_says_so(sett
     settings.METERS_SOURCE_BASE_URL = "http://127.0.0.1:9"
     settings.METERS_HTTP_RETRIES = 0
 
-    out, _ = ingest("--fallback-dir", str(CHALLENGE_DIR))
+    out, _ = ingest(
+        *(f"--muid={unit.muid}" for unit in CHALLENGE_UNITS), "--fallback-dir", str(CHALLENGE_DIR)
+    )
 
     assert out.count("note: shipped copy, used because the source is unreachable") == 2
     assert f"{CHALLENGE_DIR / f'{CONSUMER.muid}.json'}: unit={CONSUMER.muid}" in out

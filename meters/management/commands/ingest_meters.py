@@ -1,24 +1,25 @@
 """Ingest meter readings into the database.
 
-Without arguments it reads the configured units (the two challenge units by default) from the
-configured source, continuing from each unit's last stored reading. Each source is loaded in one
-transaction: a source that fails leaves the database as it was and the others still load; the
-command then exits non-zero.
+Without arguments it polls the registered units that are due (see the admin's units, and
+`register_units`), each from its last stored reading on; `--all` polls every enabled unit,
+`--muid` the units named, SOURCE the documents given. Many sources are read at once
+(`--concurrency`). Each source is all or nothing: one that fails leaves the database as it was
+and the others still load; the command then exits non-zero.
 """
 
 import signal
 import sys
 import uuid
 from argparse import ArgumentTypeError
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from meters.ingest import IngestReport, ingest_location, ingest_unit
-from meters.ingest.fetch import http_session
+from meters.ingest import DocumentSource, IngestReport, ingest, unit_sources
+from meters.ingest.schedule import due_units
 from meters.moments import format_utc, parse_moment
 
 
@@ -27,6 +28,16 @@ def _muid(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise ArgumentTypeError(f"{text!r} is not a UUID") from None
+
+
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def _moment(text: str) -> datetime:
@@ -66,8 +77,19 @@ class Command(BaseCommand):
             action="append",
             type=_muid,
             default=[],
-            help="a unit to read from the configured source (repeatable); "
-            "without SOURCE or --muid, the configured default units",
+            help="a unit to poll, registered or not (repeatable); "
+            "without SOURCE or --muid, the registered units that are due",
+        )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="poll every enabled registered unit, due or not",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=_concurrency,
+            help="sources read at once (default: METERS_INGEST_CONCURRENCY, "
+            f"{settings.METERS_INGEST_CONCURRENCY})",
         )
         parser.add_argument(
             "--start",
@@ -93,21 +115,35 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["full"] and options["start"]:
             raise CommandError("--full and --start exclude each other")
-        muids = options["muid"]
-        if not muids and not options["sources"]:
-            muids = [_muid(text) for text in settings.METERS_DEFAULT_MUIDS]
         start = options["start"]
         if options["full"]:
             start = parse_moment(settings.METERS_HISTORY_START, ZoneInfo(settings.TIME_ZONE))
-
         self._verbosity = options["verbosity"]
         self._live = self._verbosity >= 1 and sys.stderr.isatty()
-        session = http_session()
-        common = {"strict": options["strict"], "session": session}
+
+        muids = options["muid"]
+        if options["all"] or not (muids or options["sources"]):
+            due = due_units(now=datetime.now(UTC), include_not_due=options["all"])
+            muids = muids + [
+                muid for muid in due.values_list("muid", flat=True) if muid not in muids
+            ]
+            if not muids and not options["sources"] and self._verbosity >= 1:
+                self.stdout.write("no registered unit is due")
+        sources = unit_sources(
+            muids, start=start, stop=options["stop"], fallback_dir=options["fallback_dir"]
+        )
+        sources += [DocumentSource(location) for location in options["sources"]]
+
         self._terminated = False
         previous = signal.signal(signal.SIGTERM, self._terminate)
         try:
-            reports = self._ingest(muids, start, options, common)
+            reports = ingest(
+                sources,
+                strict=options["strict"],
+                concurrency=options["concurrency"],
+                progress=self._progress(),
+                on_report=self._show,
+            )
         except BaseException:
             if self._terminated:
                 raise self._stopped() from None
@@ -129,37 +165,17 @@ class Command(BaseCommand):
 
     def _stopped(self) -> CommandError:
         return CommandError(
-            "stopped by SIGTERM: the source being loaded was rolled back, nothing of it is "
-            "stored; run again to load it",
+            "stopped by SIGTERM: the sources not yet reported were rolled back, nothing of "
+            "them is stored; run again to load them",
             returncode=TERMINATED_EXIT,
         )
 
-    def _ingest(self, muids, start, options, common) -> list[IngestReport]:
-        reports = [
-            self._show(
-                ingest_unit(
-                    muid,
-                    start=start,
-                    stop=options["stop"],
-                    fallback_dir=options["fallback_dir"],
-                    progress=self._progress(str(muid)),
-                    **common,
-                )
-            )
-            for muid in muids
-        ]
-        reports += [
-            self._show(ingest_location(location, progress=self._progress(location), **common))
-            for location in options["sources"]
-        ]
-        return reports
-
-    def _progress(self, label: str):
+    def _progress(self):
         if not self._live:
             return None
 
         def show(staged: int) -> None:
-            sys.stderr.write(f"\r{label}: {staged:,} readings read")
+            sys.stderr.write(f"\r{staged:,} readings read")
             sys.stderr.flush()
 
         return show

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from meters.ingest import ingest_unit
+from meters.ingest.load import APPLICATION_NAME
 from meters.models import Reading
 from tests.conftest import CONSUMER
 
@@ -109,18 +110,18 @@ class PausingSource:
         self.server.server_close()
 
 
-def wait_for_copy(into: str = "") -> int:
-    """The pid of the PostgreSQL backend running the ingest's COPY (into that table), once one
-    does; the test fails if none does within WAIT seconds."""
+def wait_for_ingest_backend() -> int:
+    """The pid of the PostgreSQL backend of a running ingest (its connection names itself, see
+    meters.ingest.load.APPLICATION_NAME); the test fails if none appears within WAIT seconds."""
     for _ in range(WAIT * 10):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND query LIKE %s",
-                [f"COPY {into}%"],
+                "AND pid <> pg_backend_pid() AND application_name = %s",
+                [APPLICATION_NAME],
             )
             row = cursor.fetchone()
         if row:
             return row[0]
         time.sleep(0.1)
-    pytest.fail(f"no COPY {into} began within {WAIT} s")
+    pytest.fail(f"no ingest connected within {WAIT} s")

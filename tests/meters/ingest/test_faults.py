@@ -23,16 +23,15 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from meters.ingest import ingest_unit
-from meters.ingest.load import SEGMENT
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
-from tests.meters.ingest.conftest import WAIT, PausingSource, wait_for_copy
+from tests.meters.ingest.conftest import WAIT, PausingSource, wait_for_ingest_backend
 
 # What the command prints, alone, when SIGTERM stops it.
 STOPPED_BY_SIGTERM = (
-    "CommandError: stopped by SIGTERM: the source being loaded was rolled back, nothing of it "
-    "is stored; run again to load it"
+    "CommandError: stopped by SIGTERM: the sources not yet reported were rolled back, nothing "
+    "of them is stored; run again to load them"
 )
 
 PROJECT = Path(django_settings.BASE_DIR)
@@ -61,9 +60,9 @@ def test_ten_megabytes_of_garbage_fail_the_source_with_one_line_then_a_later_run
     assert later.inserted == Reading.objects.count() == CONSUMER.readings
 
 
-def test_garbage_after_valid_records_stores_none_of_them(source, db, settings):
-    settings.METERS_INGEST_BATCH_SIZE = 500  # batches reach the database before the garbage
-    records = feed_document(feed_series(CONSUMER.muid, datetime(2023, 3, 1, tzinfo=UTC), 3000))
+def test_garbage_after_valid_records_stores_none_of_them(source, db):
+    # More than one segment (read.SEGMENT_READINGS): some reach the database before the garbage.
+    records = feed_document(feed_series(CONSUMER.muid, datetime(2023, 3, 1, tzinfo=UTC), 12_000))
     serve(source, records[: records.rindex(b"}") - 1] + b"x" * GARBAGE_BYTES)
 
     failed = ingest_unit(CONSUMER.muid)
@@ -112,8 +111,6 @@ def command_environment(database: CommandDatabase, source_url: str) -> dict[str,
         "METERS_SOURCE_PATH": "/challenge/{muid}.json",
         "METERS_HTTP_RETRIES": "0",
         "METERS_HTTP_READ_TIMEOUT": str(WAIT),
-        # Small batches: readings reach the database while the body is still arriving.
-        "METERS_INGEST_BATCH_SIZE": "200",
         "DJANGO_LOG_FORMAT": "plain",
     }
 
@@ -186,19 +183,12 @@ def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(c
     assert command_database.readings() == CONSUMER.readings
 
 
-def test_sigterm_mid_reingest_stops_the_parse_thread_and_keeps_what_was_stored(
-    command_database,
-):
-    """A re-ingest is staged, its document parsed on a thread of its own: the signal reaches
-    the loading thread while it waits, in a COPY, for the parse, which waits for the source."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite stages on one thread")
+def test_sigterm_mid_reingest_keeps_what_was_stored(command_database):
     first, _, stderr = ingest_again(command_database)
     assert first == 0, stderr
     with PausingSource() as source:
         process = start_ingest(command_environment(command_database, source.url))
         assert source.half_sent.wait(WAIT)
-        wait_for_copy(into=SEGMENT)
         process.send_signal(signal.SIGTERM)
         code, _, stderr = finish(process)
 
@@ -215,19 +205,18 @@ def test_the_database_going_away_mid_load_fails_the_source_in_one_line(command_d
         process = start_ingest(command_environment(command_database, source.url))
         assert source.half_sent.wait(WAIT)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [wait_for_copy()])
+            cursor.execute("SELECT pg_terminate_backend(%s)", [wait_for_ingest_backend()])
         source.resume.set()
         code, _, stderr = finish(process)
 
     assert code == 1
-    # No traceback, though psycopg2 prints one of the cut COPY
-    # (meters.ingest.load._printed_by_psycopg2); the server's reason when it reached the
-    # driver before the socket closed, libpq's otherwise, never psycopg2's "invalid socket".
+    # No traceback: the server's reason when it reached the driver before the socket closed,
+    # libpq's otherwise.
     lines = stderr.strip().splitlines()
     assert len(lines) == 2, stderr
     failure, last = lines
     reasons = (
-        "terminating connection due to administrator command CONTEXT: COPY ",
+        "terminating connection due to administrator command",
         "server closed the connection unexpectedly ",
     )
     prefix = f"{source.url}{PATH}: FAILED: database error: "

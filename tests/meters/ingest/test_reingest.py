@@ -2,19 +2,13 @@
 (the channels' data_changed_at and counts, the analysis cache's key, stay), the changed values
 and the new readings otherwise, each counted; any difference, however small, is one."""
 
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from meters.ingest import ingest_location, producer
-from meters.ingest import load as load_module
-from meters.ingest.load import CHANGES, StagingLoader
-from meters.ingest.parse import parse_readings
+from meters.ingest import ingest_location
+from meters.ingest import read as read_module
 from meters.models import Channel, Reading
 from tests.conftest import CONSUMER
 from tests.factories import EXPORT, IMPORT, INTERVAL, feed_document, feed_record, feed_series
@@ -33,13 +27,11 @@ def two_channels() -> list[dict]:
     ]
 
 
-@pytest.fixture(autouse=True, params=["one segment", "segments of 100"])
+@pytest.fixture(autouse=True, params=["one segment", "segments of 7"])
 def segments(request, monkeypatch):
-    """Each test also with the document copied and compared in many small segments (on
-    PostgreSQL), chunks of 7 lines straddling their ends."""
-    if request.param == "segments of 100":
-        monkeypatch.setattr(load_module, "SEGMENT_ROWS", 100)
-        monkeypatch.setattr(producer, "CHUNK_LINES", 7)
+    """Each test also with the document handed to the writer in many small segments."""
+    if request.param == "segments of 7":
+        monkeypatch.setattr(read_module, "SEGMENT_READINGS", 7)
 
 
 @pytest.fixture
@@ -190,44 +182,6 @@ def test_a_timestamp_moved_by_a_second_is_a_new_reading(stored, load):
     report = load(records)
 
     assert (report.inserted, report.updated) == (1, 0)
-
-
-def stage_document(records: list[dict]) -> StagingLoader:
-    """A loader with `records` staged (and, on PostgreSQL, compared with the stored ones)."""
-    loader = StagingLoader(batch_size=100, shown_duplicates=5)
-    loader.stage(parse_readings(io.BytesIO(feed_document(records))), response=0)
-    return loader
-
-
-def test_a_write_by_another_ingest_while_staging_is_caught_and_compared_again(stored):
-    loader = stage_document(two_channels())
-    # Meanwhile another ingest changes a stored reading, as it does: with data_changed_at.
-    reading = Reading.objects.filter(channel__unit__muid=CONSUMER.muid).earliest("timestamp")
-    Reading.objects.filter(pk=reading.pk).update(value=Decimal("9"))
-    Channel.objects.filter(pk=reading.channel_id).update(data_changed_at=timezone.now())
-
-    counts = loader.finish()
-
-    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 3 * COUNT - 1)
-    assert Reading.objects.get(pk=reading.pk).value == Decimal("0.25")
-
-
-def test_an_undisturbed_reingest_writes_only_the_rows_set_aside_while_staging(stored):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite stages without comparing: one connection, no parse thread")
-    records = two_channels()
-    records[5][IMPORT] = 0.5
-    loader = stage_document(records)
-
-    with CaptureQueriesContext(connection) as queries:
-        counts = loader.finish()
-
-    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 3 * COUNT - 1)
-    writes = [
-        q["sql"] for q in queries.captured_queries if "INSERT INTO meters_reading " in q["sql"]
-    ]
-    assert len(writes) == 1
-    assert f"FROM {CHANGES} s" in writes[0]
 
 
 def test_a_document_cut_short_changes_nothing_and_says_why(stored, tmp_path):

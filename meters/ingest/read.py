@@ -1,0 +1,255 @@
+"""Read one source on a fetcher thread: fetch its documents, parse and validate them, and hand
+the readings to the writer in segments. Nothing here touches the database.
+
+A source is a document (a file path or a URL, read as given) or a unit's poll. A unit is read
+from the metering platform's query API in time windows
+(`?muid=..&measurement=energy&start=..&stop=..&limit=..`), so that no response is cut by
+`limit`. A static copy of the API (such as the challenge files) ignores those parameters and
+returns everything at once; the first response that holds readings outside its window shows
+that, and the unit is then read from that one response.
+"""
+
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, NamedTuple
+
+import requests
+from django.conf import settings
+
+from meters.ingest.errors import SourceError, SourceUnreachable
+from meters.ingest.fetch import open_location
+from meters.ingest.parse import ParsedReading, Rejection, parse_readings
+from meters.moments import format_utc
+
+MEASUREMENT = "energy"
+# Readings handed to the writer at once; with the writer's queue it bounds the memory a source
+# of any size takes.
+SEGMENT_READINGS = 5_000
+# How many rejected records a report lists by index and reason (all are counted).
+SHOWN_REJECTIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time range [start, stop) asked of the source in one request."""
+
+    start: datetime
+    stop: datetime
+
+    def contains(self, timestamp: datetime) -> bool:
+        return self.start <= timestamp < self.stop
+
+    def params(self, muid: uuid.UUID, limit: int) -> dict[str, str]:
+        return {
+            "muid": str(muid),
+            "measurement": MEASUREMENT,
+            "start": format_utc(self.start),
+            "stop": format_utc(self.stop),
+            "limit": str(limit),
+        }
+
+    def split(self, size: timedelta) -> list["Window"]:
+        windows, start = [], self.start
+        while start < self.stop:
+            windows.append(Window(start, min(start + size, self.stop)))
+            start += size
+        return windows
+
+    def around(self, first: datetime, last: datetime) -> list["Window"]:
+        """The parts of this window before `first` and after `last` (a response cut by limit)."""
+        parts = [Window(self.start, first), Window(last + timedelta(microseconds=1), self.stop)]
+        return [part for part in parts if part.start < part.stop]
+
+
+@dataclass(frozen=True)
+class DocumentSource:
+    """One document, from a file path or an http(s) URL fetched as given."""
+
+    location: str
+
+    @property
+    def label(self) -> str:
+        return self.location
+
+
+@dataclass(frozen=True)
+class UnitSource:
+    """A poll of one unit: `window` onward from its last stored reading, plus `refills`, the
+    recent days that have missing intervals (see run.plan_units)."""
+
+    muid: uuid.UUID
+    url: str
+    window: Window
+    refills: tuple[Window, ...] = ()
+    fallback: Path | None = None  # a copy read when the source cannot be reached at all
+
+    @property
+    def label(self) -> str:
+        return self.url
+
+
+Source = DocumentSource | UnitSource
+
+
+@dataclass
+class Tally:
+    """What was read of a source, apart from what the database makes of it."""
+
+    records: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+    note: str = ""
+    label: str | None = None  # the location actually read, when not the source's own
+    error: str | None = None
+
+    def add(self, other: "Tally") -> None:
+        self.records += other.records
+        self.rejected += other.rejected
+        self.rejections.extend(other.rejections[: SHOWN_REJECTIONS - len(self.rejections)])
+        for moment in (other.first, other.last):
+            if moment is not None:
+                self.first = min(self.first or moment, moment)
+                self.last = max(self.last or moment, moment)
+
+
+# What a fetcher hands the writer, in order for each source.
+class Segment(NamedTuple):
+    source: int
+    response: int
+    readings: list[ParsedReading]
+
+
+class Discard(NamedTuple):
+    """Forget the readings of one response of the source (None: of every response so far)."""
+
+    source: int
+    response: int | None
+
+
+class Done(NamedTuple):
+    source: int
+    tally: Tally
+
+
+Message = Segment | Discard | Done
+Emit = Callable[[Message], None]
+
+
+def read_source(
+    index: int, source: Source, *, session: requests.Session, strict: bool, emit: Emit
+) -> None:
+    """Read `source` (number `index` of the run) and emit its segments, then one Done."""
+    reader = _Reader(index, strict=strict, session=session, emit=emit)
+    try:
+        if isinstance(source, UnitSource):
+            reader.read_unit(source)
+        else:
+            reader.read_document(source.location)
+    except SourceError as error:
+        reader.tally = Tally(error=str(error))
+    emit(Done(index, reader.tally))
+
+
+class _Reader:
+    def __init__(self, index: int, *, strict: bool, session: requests.Session, emit: Emit):
+        self._index = index
+        self._strict = strict
+        self._session = session
+        self._emit = emit
+        self._responses = 0
+        self.tally = Tally()
+
+    def read_document(self, location: str) -> None:
+        with open_location(location, session=self._session) as stream:
+            _, tally = self._read(stream)
+        self.tally.add(tally)
+
+    def read_unit(self, source: UnitSource) -> None:
+        try:
+            self._read_windows(source)
+        except SourceUnreachable as error:
+            copy = source.fallback / f"{source.muid}.json" if source.fallback else None
+            if copy is None or not copy.exists():
+                raise
+            self._emit(Discard(self._index, None))
+            self.tally = Tally(label=str(copy))
+            self.read_document(str(copy))
+            self.tally.note = f"shipped copy, used because the source is unreachable: {error}"
+
+    def _read_windows(self, source: UnitSource) -> None:
+        limit = settings.METERS_REQUEST_LIMIT
+        size = timedelta(days=settings.METERS_WINDOW_DAYS)
+        pending = deque([*source.refills, *source.window.split(size)])
+        refilled = 0
+        while pending:
+            window = pending.popleft()
+            params = window.params(source.muid, limit)
+            with open_location(source.url, session=self._session, params=params) as stream:
+                response, tally = self._read(stream, expected_muid=source.muid, window=window)
+            outside = tally.first is not None and not (
+                window.contains(tally.first) and window.contains(tally.last)
+            )
+            if outside:
+                # The source ignores the window and sent all it has. A later response is then
+                # a repeat of the first, which already held everything.
+                if response == 0:
+                    self.tally.add(tally)
+                else:
+                    self._emit(Discard(self._index, response))
+                self.tally.note = "the source ignores the time window: read as one document"
+                return
+            self.tally.add(tally)
+            if window in source.refills:
+                refilled += tally.records
+            if tally.records >= limit and tally.first is not None:
+                pending.extendleft(reversed(window.around(tally.first, tally.last)))
+        if source.refills:
+            days = ", ".join(f"{format_utc(w.start)}/{format_utc(w.stop)}" for w in source.refills)
+            self.tally.note = (
+                f"asked again for {len(source.refills)} span(s) with missing intervals "
+                f"({days}): {refilled} record(s) received"
+            )
+
+    def _read(
+        self,
+        stream: IO[bytes],
+        *,
+        expected_muid: uuid.UUID | None = None,
+        window: Window | None = None,
+    ) -> tuple[int, Tally]:
+        """Parse one response into segments; returns its number and what was read of it."""
+        response, offset = self._responses, self.tally.records
+        self._responses += 1
+        tally = Tally()
+        segment: list[ParsedReading] = []
+        first = last = None
+        record = offset - 1
+        items = parse_readings(stream, expected_muid=expected_muid, first_record=offset)
+        for item in items:
+            record = item.record
+            if type(item) is Rejection:
+                if self._strict:
+                    raise SourceError(f"record {item.record}: {item.reason} (--strict)")
+                tally.rejected += 1
+                if len(tally.rejections) < SHOWN_REJECTIONS:
+                    tally.rejections.append(f"record {item.record}: {item.reason}")
+                continue
+            moment = item.timestamp
+            if first is None or moment < first:
+                first = moment
+            if last is None or moment > last:
+                last = moment
+            segment.append(item)
+            if len(segment) >= SEGMENT_READINGS:
+                self._emit(Segment(self._index, response, segment))
+                segment = []
+        if segment:
+            self._emit(Segment(self._index, response, segment))
+        tally.records, tally.first, tally.last = record + 1 - offset, first, last
+        return response, tally
