@@ -13,6 +13,7 @@ Everything is seeded: the same arguments give the same bytes.
 
 import argparse
 import functools
+import json
 import math
 import random
 import threading
@@ -91,6 +92,34 @@ def write_feed(path: Path, *, units: int, days: int, changed: float = 0.0) -> in
             separator = ","
             count += 1
         out.write("]}")
+    return count
+
+
+LAYOUTS = ("compact", "spaced", "pretty")
+
+
+def write_unit_documents(
+    folder: Path, *, units: int, days: int, layouts: tuple[str, ...] = ("compact",)
+) -> int:
+    """One document per unit, `<muid>.json`, the units taking `layouts` in turn: `compact`
+    as the endpoint writes, `spaced` (a space after `:` and `,`, json.dumps' default) or
+    `pretty` (indented, one value per line). Returns the readings written."""
+    options = {"compact": {"separators": (",", ":")}, "spaced": {}, "pretty": {"indent": 2}}
+    count = 0
+    for ordinal in range(units):
+        records = [
+            {
+                "measurement": "energy",
+                "timestamp": text,
+                "tags": {"muid": str(muid), "quality": "measured"},
+                obis: value,
+            }
+            for muid, obis, text, value in readings(units=1, days=days, first_unit=ordinal)
+        ]
+        layout = options[layouts[ordinal % len(layouts)]]
+        path = folder / f"{unit_muid(ordinal)}.json"
+        path.write_text(json.dumps({"data": records}, **layout), encoding="ascii")
+        count += len(records)
     return count
 
 

@@ -16,7 +16,6 @@ import io
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -29,6 +28,7 @@ STAGED = "ingest_staged"
 CHANNELS = "ingest_channels"
 CHANGES = "ingest_changes"
 READINGS = Reading._meta.db_table
+CHANNEL_TABLE = Channel._meta.db_table
 COLUMNS = "channel_id, timestamp, value, quality, measurement"
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
@@ -59,22 +59,13 @@ class LoadCounts:
 
 
 @dataclass
-class _Run:
-    """One channel's staged timestamps: their span, and whether they ran strictly one way."""
-
-    first: datetime
-    last: datetime
-    previous: datetime
-    direction: int = 0
-
-
-@dataclass
 class _Staged:
     """What is staged of one source that is not written yet."""
 
     rows: int = 0
     channels: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)  # -> channel key
-    runs: dict[int, _Run] = field(default_factory=dict)
+    # Per channel key: its last timestamp, and +1/-1 once they run up/down (0: not yet).
+    runs: dict[int, list] = field(default_factory=dict)
     # False while every channel's timestamps ran strictly one way: then nothing repeats.
     may_repeat: bool = False
 
@@ -157,7 +148,8 @@ class Loader:
             )
 
     def _keyed(self, segment: Segment) -> Iterable[tuple[int, Any]]:
-        """Each reading with its channel key, keeping each channel's run of timestamps.
+        """Each reading with its channel key, noting whether a channel's timestamps stop
+        running strictly one way (then the source may repeat one: see flush).
 
         A document runs channel by channel, so the channel and its run are looked up only when
         the channel changes (muids and OBIS codes are shared objects: an identity test).
@@ -174,19 +166,16 @@ class Loader:
                 run = runs.get(key)
             moment = r.timestamp
             if run is None:
-                run = runs[key] = _Run(moment, moment, moment)
+                run = runs[key] = [moment, 0]
             else:
-                if moment > run.previous and run.direction >= 0:
-                    run.direction = 1
-                elif moment < run.previous and run.direction <= 0:
-                    run.direction = -1
+                previous, direction = run
+                if moment > previous and direction >= 0:
+                    run[1] = 1
+                elif moment < previous and direction <= 0:
+                    run[1] = -1
                 else:
                     staged.may_repeat = True
-                run.previous = moment
-                if moment < run.first:
-                    run.first = moment
-                elif moment > run.last:
-                    run.last = moment
+                run[0] = moment
             yield key, r
 
     def discard(self, source: int, response: int | None) -> None:
@@ -228,7 +217,7 @@ class Loader:
                         "(same unit, OBIS code and timestamp) (--strict)"
                     )
             written = [s for s in sources if s not in results]
-            channel_ids = self._resolve_channels(written)
+            self._resolve_channels(written)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {CHANGES} SELECT c.source, c.channel_id, s.timestamp, "
@@ -267,7 +256,7 @@ class Loader:
                 counts.inserted += inserted
                 counts.updated += updated
                 counts.unchanged -= inserted + updated
-            self._refresh_channels(written, channel_ids, changed)
+            self._refresh_channels()
             before_commit(written)
             self._clear(sources)
         return results
@@ -306,7 +295,7 @@ class Loader:
                 )
         return found
 
-    def _resolve_channels(self, sources: list[int]) -> dict[tuple[int, int], int]:
+    def _resolve_channels(self, sources: list[int]) -> None:
         """Lock the sources' units, creating them and their new channels; fills CHANNELS.
 
         Units are locked in muid order, so that concurrent ingests cannot deadlock; the lock
@@ -318,7 +307,7 @@ class Loader:
             for channel, key in self._sources[source].channels.items()
         }
         if not keys:
-            return {}
+            return
         muids = sorted({muid for muid, _ in keys.values()})
         Unit.objects.bulk_create([Unit(muid=muid) for muid in muids], ignore_conflicts=True)
         units = dict(
@@ -346,31 +335,26 @@ class Loader:
                 f"INSERT INTO {CHANNELS} VALUES (%s, %s, %s)",
                 [(source, key, pk) for (source, key), pk in channel_ids.items()],
             )
-        return channel_ids
 
-    def _refresh_channels(
-        self, sources: list[int], channel_ids: dict[tuple[int, int], int], changed: list[tuple]
-    ) -> None:
-        """Move the span, count and data_changed_at of each channel whose readings changed.
-
-        Every staged reading is stored now, so the span grows to cover what was staged; an
-        unchanged channel keeps data_changed_at (the analysis cache's key)."""
-        inserted = {channel_id: new for _, channel_id, new, _ in changed}
-        spans: dict[int, _Run] = {}
-        for source in sources:
-            for key, run in self._sources.get(source, _Staged()).runs.items():
-                spans[channel_ids[(source, key)]] = run
-        channels = list(Channel.objects.filter(pk__in=inserted))
-        now = timezone.now()
-        for channel in channels:
-            span = spans[channel.pk]
-            channel.first_reading_at = min(channel.first_reading_at or span.first, span.first)
-            channel.last_reading_at = max(channel.last_reading_at or span.last, span.last)
-            channel.reading_count += inserted[channel.pk]
-            channel.data_changed_at = now
-        Channel.objects.bulk_update(
-            channels, ["first_reading_at", "last_reading_at", "reading_count", "data_changed_at"]
-        )
+    def _refresh_channels(self) -> None:
+        """Move the span, count and data_changed_at of each channel whose readings changed
+        (an unchanged channel keeps data_changed_at, the analysis cache's key). The stored
+        span already covers the updated and unchanged readings: only new ones extend it."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {CHANNEL_TABLE} SET "
+                "reading_count = reading_count + n.inserted, "
+                "first_reading_at = CASE WHEN first_reading_at IS NULL "
+                "OR n.first < first_reading_at THEN n.first ELSE first_reading_at END, "
+                "last_reading_at = CASE WHEN last_reading_at IS NULL "
+                "OR n.last > last_reading_at THEN n.last ELSE last_reading_at END, "
+                "data_changed_at = %s "
+                "FROM (SELECT channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END) AS inserted, "
+                "MIN(CASE WHEN is_new THEN timestamp END) AS first, "
+                "MAX(CASE WHEN is_new THEN timestamp END) AS last "
+                f"FROM {CHANGES} GROUP BY channel_id) n WHERE {CHANNEL_TABLE}.id = n.channel_id",
+                [connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
 
     def _clear(self, sources: list[int]) -> None:
         for source in sources:

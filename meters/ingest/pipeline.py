@@ -268,10 +268,14 @@ class _Run:
             for fetcher in fetchers:
                 fetcher.start()
             while self._shown < len(self._sources):
-                if self._flush_due():
-                    self._flush(self._complete)
+                due = self._flush_due()
+                batch = self._writable() if due else []
+                if batch:
+                    self._flush(batch)
                 else:
-                    self._handle(self._receive())
+                    # Due but every complete source waits for one still being read: wait for
+                    # that one, not for the clock.
+                    self._handle(self._receive(wait=due))
         finally:
             self._stop.set()
             self._close_loader()
@@ -313,10 +317,11 @@ class _Run:
 
     # --- the writing thread ------------------------------------------------------------------
 
-    def _receive(self) -> list[Message]:
-        """The next message (waiting at most until a batch is due), and all that are ready."""
+    def _receive(self, *, wait: bool = False) -> list[Message]:
+        """The next message (waiting at most until a batch is due, unless `wait`), and all
+        that are ready."""
         timeout = None
-        if self._complete:
+        if self._complete and not wait:
             timeout = max(0.0, self._complete_since + FLUSH_WAIT - time.monotonic())
         try:
             messages = [self._messages.get(timeout=timeout)]
@@ -379,15 +384,38 @@ class _Run:
             or time.monotonic() >= self._complete_since + FLUSH_WAIT
         )
 
-    def _flush(self, complete: list[int]) -> None:
-        """Write the complete sources; one that shares a unit with an earlier one waits for
-        the next batch (it must be written after it). A refused batch is split up."""
-        batch, units, later = [], set(), []
-        for source in complete:
+    def _writable(self) -> list[int]:
+        """The complete sources that can be written now, in the order given.
+
+        Sources are written as if one after the other: a source that may share a unit with
+        an earlier one not yet written waits for it. Polls of two different units cannot
+        share one; a document's units are known once it is read."""
+        batch: list[int] = []
+        units: set[uuid.UUID] = set()
+        for source in sorted(self._complete):
             mine = self._loader.units(source)
-            (later if mine & units else batch).append(source)
-            units |= mine
-        self._complete = later
+            waits = mine & units or any(
+                self._reports[earlier] is None
+                and earlier not in batch
+                and self._may_share(earlier, source, mine)
+                for earlier in range(self._shown, source)
+            )
+            if not waits:
+                batch.append(source)
+                units |= mine
+        return batch
+
+    def _may_share(self, earlier: int, source: int, units: set[uuid.UUID]) -> bool:
+        if earlier in self._complete:
+            return bool(self._loader.units(earlier) & units)
+        one, other = self._sources[earlier], self._sources[source]
+        if isinstance(one, UnitSource) and isinstance(other, UnitSource):
+            return one.muid == other.muid
+        return True  # a document still being read: its units are not known yet
+
+    def _flush(self, batch: list[int]) -> None:
+        """Write `batch`; a batch the database refuses is written again source by source."""
+        self._complete = [source for source in self._complete if source not in batch]
         self._complete_since = time.monotonic()
         try:
             results = self._loader.flush(
@@ -407,13 +435,14 @@ class _Run:
                 self._report(source, self._written(source, result))
 
     def _record_successes(self, written: list[int]) -> None:
-        schedule.record_successes(
-            {
-                self._sources[source].muid: self._polled_at[source]
-                for source in written
-                if isinstance(self._sources[source], UnitSource)
-            }
-        )
+        """The units polled in this batch are due again one interval after the batch's first
+        poll began (one statement for the batch; at most a batch's time early)."""
+        polls = [source for source in written if isinstance(self._sources[source], UnitSource)]
+        if polls:
+            schedule.record_successes(
+                [self._sources[source].muid for source in polls],
+                polled_at=min(self._polled_at[source] for source in polls),
+            )
 
     def _written(self, source: int, counts: LoadCounts) -> IngestReport:
         tally = self._tallies.pop(source)

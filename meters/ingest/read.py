@@ -167,8 +167,7 @@ class _Reader:
 
     def read_document(self, location: str) -> None:
         with open_location(location, session=self._session) as stream:
-            _, tally = self._read(stream)
-        self.tally.add(tally)
+            self.tally.add(self._read(stream))
 
     def read_unit(self, source: UnitSource) -> None:
         try:
@@ -191,17 +190,17 @@ class _Reader:
             window = pending.popleft()
             params = window.params(source.muid, limit)
             with open_location(source.url, session=self._session, params=params) as stream:
-                response, tally = self._read(stream, expected_muid=source.muid, window=window)
-            outside = tally.first is not None and not (
-                window.contains(tally.first) and window.contains(tally.last)
+                tally = self._read(stream, expected_muid=source.muid, window=window)
+            # Readings outside the window: the source ignores it and sent all it has, in its
+            # first response (a later one is a repeat of it, left unread: see _read).
+            outside = (
+                tally is not None
+                and tally.first is not None
+                and not (window.contains(tally.first) and window.contains(tally.last))
             )
-            if outside:
-                # The source ignores the window and sent all it has. A later response is then
-                # a repeat of the first, which already held everything.
-                if response == 0:
+            if tally is None or outside:
+                if tally is not None:
                     self.tally.add(tally)
-                else:
-                    self._emit(Discard(self._index, response))
                 self.tally.note = "the source ignores the time window: read as one document"
                 return
             self.tally.add(tally)
@@ -222,10 +221,15 @@ class _Reader:
         *,
         expected_muid: uuid.UUID | None = None,
         window: Window | None = None,
-    ) -> tuple[int, Tally]:
-        """Parse one response into segments; returns its number and what was read of it."""
+    ) -> Tally | None:
+        """Parse one response into segments; returns what was read of it.
+
+        A response after the first of a unit that holds a reading outside its `window` is a
+        repeat of the first: None, and nothing of it is kept."""
         response, offset = self._responses, self.tally.records
         self._responses += 1
+        repeat_check = window if response > 0 else None
+        emitted = False
         tally = Tally()
         segment: list[ParsedReading] = []
         first = last = None
@@ -241,6 +245,10 @@ class _Reader:
                     tally.rejections.append(f"record {item.record}: {item.reason}")
                 continue
             moment = item.timestamp
+            if repeat_check is not None and not repeat_check.contains(moment):
+                if emitted:
+                    self._emit(Discard(self._index, response))
+                return None
             if first is None or moment < first:
                 first = moment
             if last is None or moment > last:
@@ -248,8 +256,8 @@ class _Reader:
             segment.append(item)
             if len(segment) >= SEGMENT_READINGS:
                 self._emit(Segment(self._index, response, segment))
-                segment = []
+                segment, emitted = [], True
         if segment:
             self._emit(Segment(self._index, response, segment))
         tally.records, tally.first, tally.last = record + 1 - offset, first, last
-        return response, tally
+        return tally

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 
 from meters.models import Unit
 
@@ -34,18 +35,15 @@ def retry_delay(interval: timedelta, failures: int) -> timedelta:
     return min(interval * 2 ** min(failures - 1, 20), max(ceiling, interval))
 
 
-def record_successes(polls: dict[uuid.UUID, datetime]) -> None:
-    """Units whose poll (begun at the time given) stored its readings: due one interval on."""
-    units = list(Unit.objects.filter(muid__in=list(polls)))
-    for unit in units:
-        polled_at = polls[unit.muid]
-        unit.last_poll_at = unit.last_success_at = polled_at
-        unit.last_error = ""
-        unit.consecutive_failures = 0
-        unit.next_poll_at = polled_at + (unit.poll_interval or default_interval())
-    Unit.objects.bulk_update(
-        units,
-        ["last_poll_at", "last_success_at", "last_error", "consecutive_failures", "next_poll_at"],
+def record_successes(muids: Iterable[uuid.UUID], *, polled_at: datetime) -> None:
+    """Units whose poll, begun at `polled_at`, stored its readings: due one interval later."""
+    interval = Coalesce(F("poll_interval"), Value(default_interval()))
+    Unit.objects.filter(muid__in=list(muids)).update(
+        last_poll_at=polled_at,
+        last_success_at=polled_at,
+        last_error="",
+        consecutive_failures=0,
+        next_poll_at=ExpressionWrapper(Value(polled_at) + interval, output_field=DateTimeField()),
     )
 
 

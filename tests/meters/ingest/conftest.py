@@ -1,11 +1,14 @@
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
+from werkzeug import Request, Response
 
 from meters.ingest import ingest_unit
 from meters.ingest.load import APPLICATION_NAME
@@ -125,3 +128,21 @@ def wait_for_ingest_backend() -> int:
             return row[0]
         time.sleep(0.1)
     pytest.fail(f"no ingest connected within {WAIT} s")
+
+
+class QueryApi:
+    """Answers like the platform's measurement API: the records in [start, stop), newest
+    first, at most `limit` of them."""
+
+    def __init__(self, records: list[dict]) -> None:
+        self.records = records
+        self.windows: list[tuple[str, str, int]] = []
+
+    def __call__(self, request: Request) -> Response:
+        start, stop = request.args["start"], request.args["stop"]
+        limit = int(request.args["limit"])
+        self.windows.append((start, stop, limit))
+        lo, hi = (datetime.fromisoformat(t) for t in (start, stop))
+        inside = [r for r in self.records if lo <= datetime.fromisoformat(r["timestamp"]) < hi]
+        inside.sort(key=lambda r: r["timestamp"], reverse=True)
+        return Response(json.dumps({"data": inside[:limit]}), content_type="application/json")

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from meters.ingest import DocumentSource, ingest, ingest_location, ingest_unit
+from meters.ingest import DocumentSource, ingest, ingest_unit
 from meters.models import Channel, Reading, energy_sum
 from tests.conftest import CHALLENGE_UNITS, CONSUMER, PRODUCER, challenge_records
 

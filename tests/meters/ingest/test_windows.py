@@ -4,35 +4,17 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from werkzeug import Request, Response
 
 from meters.ingest import ingest_unit
 from meters.models import Reading
 from meters.moments import format_utc
 from tests.conftest import CONSUMER
 from tests.factories import feed_series
+from tests.meters.ingest.conftest import QueryApi
 
 pytestmark = pytest.mark.django_db
 PATH = f"/challenge/{CONSUMER.muid}.json"
 START = datetime(2023, 3, 1, tzinfo=UTC)
-
-
-class QueryApi:
-    """Answers like the platform's measurement API: the records in [start, stop), newest
-    first, at most `limit` of them."""
-
-    def __init__(self, records: list[dict]) -> None:
-        self.records = records
-        self.windows: list[tuple[str, str, int]] = []
-
-    def __call__(self, request: Request) -> Response:
-        start, stop = request.args["start"], request.args["stop"]
-        limit = int(request.args["limit"])
-        self.windows.append((start, stop, limit))
-        lo, hi = (datetime.fromisoformat(t) for t in (start, stop))
-        inside = [r for r in self.records if lo <= datetime.fromisoformat(r["timestamp"]) < hi]
-        inside.sort(key=lambda r: r["timestamp"], reverse=True)
-        return Response(json.dumps({"data": inside[:limit]}), content_type="application/json")
 
 
 @pytest.fixture

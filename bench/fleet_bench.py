@@ -1,0 +1,273 @@
+"""The fleet ingest benchmark: many small polls and big documents, each next to psql's `\\copy`
+of the same rows in the same run.
+
+Each workload runs `manage.py ingest_meters` in its own process (wall time, peak RSS) on a fresh
+database, the documents served over HTTP on loopback:
+- fleet: UNITS units x 96 readings, each response delayed DELAY ms as a remote API is, half of
+  the documents compact and half spaced; once with the URLs as SOURCE arguments, once as
+  registered units (`register_units`, then `ingest_meters` with no argument);
+- documents: BIG_UNITS units x BIG_DAYS days, one document per unit, in each layout (compact,
+  spaced, pretty-printed), then the compact ones again (re-ingest, nothing changed);
+- one document: ONE_UNITS units x ONE_DAYS days in one compact document.
+The limit: psql's `\\copy` of the same rows from CSV into an empty table identical to
+meters_reading (`LIKE .. INCLUDING ALL`: the same indexes).
+
+    python -m bench.fleet_bench --units 2000 --delay 50 --json /tmp/fleet.json
+"""
+
+import argparse
+import functools
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from bench.common import (
+    PYTHON,
+    ROOT,
+    Stopwatch,
+    django_env,
+    drop_database,
+    load_average,
+    migrate,
+    print_results,
+    psql,
+    recreate_database,
+)
+from bench.feeds import LAYOUTS, unit_muid, write_csv, write_unit_documents
+
+_COUNTS = re.compile(r"(received|inserted|updated|unchanged|rejected)=(\d+)")
+
+
+class _DelayedHandler(SimpleHTTPRequestHandler):
+    # Keep-alive, as an API server does: a client reuses its connections.
+    protocol_version = "HTTP/1.1"
+    delay = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay)
+        # The unit polls ask with query parameters; a static copy ignores them.
+        self.path = self.path.split("?", 1)[0]
+        super().do_GET()
+
+    def log_message(self, format, *args):  # the base class's signature
+        pass
+
+
+@contextmanager
+def serve(directory: Path, *, delay: float) -> Iterator[str]:
+    """Serve `directory` on loopback, each response `delay` seconds late; yields the base URL."""
+    handler = type("Handler", (_DelayedHandler,), {"delay": delay})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
+    )
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_ingest(database: str, arguments: list[str], **environment: str) -> dict:
+    """One `ingest_meters` in its own process: wall time, summed counts, peak RSS."""
+    load = load_average()
+    with tempfile.TemporaryFile() as output, Stopwatch() as watch:
+        process = subprocess.Popen(
+            [PYTHON, "manage.py", "ingest_meters", *arguments],
+            cwd=ROOT,
+            env=django_env(database, **environment),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        output.seek(0)
+        text = output.read().decode()
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"ingest_meters failed: {text[-2000:]}")
+    counts: dict[str, int] = {}
+    for key, value in _COUNTS.findall(text):
+        counts[key] = counts.get(key, 0) + int(value)
+    readings = counts["inserted"] + counts["updated"] + counts["unchanged"]
+    sources = text.count(" received=")
+    return {
+        **counts,
+        "sources": sources,
+        "readings": readings,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(readings / watch.seconds),
+        "sources_per_s": round(sources / watch.seconds, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "load": load,
+    }
+
+
+def copy_limit(database: str, folder: Path, *, units: int, days: int) -> dict:
+    """psql's \\copy of the same rows (channel ids from the ingest) into an empty table like
+    meters_reading."""
+    ids = psql(
+        database,
+        "SELECT u.muid || '=' || c.id FROM meters_channel c JOIN meters_unit u ON u.id = c.unit_id",
+        capture=True,
+    )
+    channel_ids = {
+        uuid.UUID(muid): int(pk) for muid, pk in (line.split("=") for line in ids.splitlines())
+    }
+    csv = folder / "limit.csv"
+    rows = write_csv(csv, units=units, days=days, channel_ids=channel_ids)
+    psql(
+        database,
+        "DROP TABLE IF EXISTS bench_copy; "
+        "CREATE TABLE bench_copy (LIKE meters_reading INCLUDING ALL)",
+    )
+    load = load_average()
+    with Stopwatch() as watch:
+        psql(
+            database,
+            "\\copy bench_copy (channel_id, timestamp, value, quality, measurement) "
+            f"FROM '{csv}' WITH (FORMAT csv)",
+        )
+    psql(database, "DROP TABLE bench_copy")
+    csv.unlink()
+    return {"readings": rows, "seconds": round(watch.seconds, 2), "load": load}
+
+
+def _ratio(row: dict, copy: dict) -> None:
+    row["ratio_to_copy"] = round(row["seconds"] / copy["seconds"], 2)
+
+
+def fleet(database: str, *, units: int, delay: float, concurrency: int | None) -> dict:
+    """UNITS x 96 readings behind a DELAY-late server: as SOURCE URLs, then as registered units."""
+    results: dict = {"units": units, "readings_per_unit": 96, "delay_ms": round(delay * 1000)}
+    extra = ["--concurrency", str(concurrency)] if concurrency else []
+    with tempfile.TemporaryDirectory(prefix="exnaton-fleet-") as tmp:
+        folder = Path(tmp)
+        write_unit_documents(folder, units=units, days=1, layouts=("compact", "spaced"))
+        muids = [str(unit_muid(n)) for n in range(units)]
+        with serve(folder, delay=delay) as base:
+            recreate_database(database)
+            migrate(database)
+            results["sources"] = run_ingest(
+                database, [*(f"{base}/{m}.json" for m in muids), *extra]
+            )
+            results["copy"] = copy_limit(database, folder, units=units, days=1)
+            recreate_database(database)
+            migrate(database)
+            subprocess.run(
+                [PYTHON, "manage.py", "register_units", *muids],
+                cwd=ROOT,
+                env=django_env(database),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            environment = {
+                "METERS_SOURCE_BASE_URL": base,
+                "METERS_SOURCE_PATH": "/{muid}.json",
+                "METERS_HISTORY_START": "2023-01-01T00:00:00Z",
+            }
+            # One day asked per unit (the feed's day), as a poll of a current unit is.
+            stop = ["--stop", "2023-01-02T00:00:00Z"]
+            results["registered"] = run_ingest(database, [*stop, *extra], **environment)
+    for key in ("sources", "registered"):
+        _ratio(results[key], results["copy"])
+    return results
+
+
+def documents(database: str, *, units: int, days: int) -> dict:
+    """UNITS documents of DAYS days each, in every layout; the compact ones again, unchanged."""
+    results: dict = {"units": units, "days": days}
+    with tempfile.TemporaryDirectory(prefix="exnaton-docs-") as tmp:
+        root = Path(tmp)
+        for layout in LAYOUTS:
+            (root / layout).mkdir()
+            write_unit_documents(root / layout, units=units, days=days, layouts=(layout,))
+        muids = [str(unit_muid(n)) for n in range(units)]
+        with serve(root, delay=0) as base:
+            for layout in LAYOUTS:
+                recreate_database(database)
+                migrate(database)
+                urls = [f"{base}/{layout}/{m}.json" for m in muids]
+                results[layout] = run_ingest(database, urls)
+                results[layout]["megabytes"] = round(
+                    sum(p.stat().st_size for p in (root / layout).iterdir()) / 1e6, 1
+                )
+            results["unchanged"] = run_ingest(database, urls)
+            results["copy"] = copy_limit(database, root, units=units, days=days)
+    for key in (*LAYOUTS, "unchanged"):
+        _ratio(results[key], results["copy"])
+    return results
+
+
+def one_document(database: str, *, units: int, days: int) -> dict:
+    """UNITS x DAYS in one compact document."""
+    from bench.feeds import write_feed
+
+    results: dict = {"units": units, "days": days}
+    with tempfile.TemporaryDirectory(prefix="exnaton-one-") as tmp:
+        folder = Path(tmp)
+        write_feed(folder / "feed.json", units=units, days=days)
+        recreate_database(database)
+        migrate(database)
+        with serve(folder, delay=0) as base:
+            results["first"] = run_ingest(database, [f"{base}/feed.json"])
+            results["unchanged"] = run_ingest(database, [f"{base}/feed.json"])
+        results["copy"] = copy_limit(database, folder, units=units, days=days)
+    for key in ("first", "unchanged"):
+        _ratio(results[key], results["copy"])
+    return results
+
+
+def run(
+    *,
+    units: int,
+    delay: float,
+    concurrency: int | None,
+    big_units: int,
+    big_days: int,
+    one_units: int,
+    one_days: int,
+    database: str,
+) -> dict:
+    results = {
+        "fleet": fleet(database, units=units, delay=delay, concurrency=concurrency),
+        "documents": documents(database, units=big_units, days=big_days),
+    }
+    if one_units:
+        results["one_document"] = one_document(database, units=one_units, days=one_days)
+    drop_database(database)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=2000, help="fleet units (96 readings each)")
+    parser.add_argument("--delay", type=float, default=50, help="ms each fleet response is late")
+    parser.add_argument("--concurrency", type=int, help="default: the setting's")
+    parser.add_argument("--big-units", type=int, default=100)
+    parser.add_argument("--big-days", type=int, default=105, help="105 days: 10,080 readings")
+    parser.add_argument("--one-units", type=int, default=20)
+    parser.add_argument("--one-days", type=int, default=521, help="20 x 521 days: 1,000,320")
+    parser.add_argument("--database", default="exnaton_bench_fleet")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    started = time.monotonic()
+    options = {k: v for k, v in vars(args).items() if k != "json"}
+    options["delay"] = args.delay / 1000
+    results = run(**options)
+    results["total_s"] = round(time.monotonic() - started, 1)
+    print_results(results, args.json)
+
+
+if __name__ == "__main__":
+    main()
