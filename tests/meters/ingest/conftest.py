@@ -1,22 +1,30 @@
 import json
+import os
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from werkzeug import Request, Response
 
 from meters.ingest import ingest_unit
 from meters.ingest.load import APPLICATION_NAME
-from meters.models import Reading
+from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 
 # Bounds on waiting for a subprocess or the source, not assertions about speed.
 WAIT = 60
+PROJECT = Path(django_settings.BASE_DIR)
 
 
 @pytest.fixture
@@ -146,3 +154,60 @@ class QueryApi:
         inside = [r for r in self.records if lo <= datetime.fromisoformat(r["timestamp"]) < hi]
         inside.sort(key=lambda r: r["timestamp"], reverse=True)
         return Response(json.dumps({"data": inside[:limit]}), content_type="application/json")
+
+
+@dataclass
+class CommandDatabase:
+    """The database a subprocess writes to, and counts read from it after commit."""
+
+    url: str
+    sqlite_path: Path | None = None
+
+    def scalar(self, sql: str) -> int:
+        if self.sqlite_path:
+            with sqlite3.connect(self.sqlite_path) as db:
+                return db.execute(sql).fetchone()[0]
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+    def readings(self) -> int:
+        return self.scalar(f"SELECT COUNT(*) FROM {Reading._meta.db_table}")
+
+    def distinct_readings(self) -> int:
+        return self.scalar(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT channel_id, timestamp "
+            f"FROM {Reading._meta.db_table}) d"
+        )
+
+    def units(self) -> int:
+        return self.scalar(f"SELECT COUNT(*) FROM {Unit._meta.db_table}")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT,
+        env=environment,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return path
+
+
+@pytest.fixture
+def command_database(request, tmp_path, transactional_db) -> Iterator[CommandDatabase]:
+    """PostgreSQL: the test database itself (committed writes are flushed after the test).
+    SQLite: the test database lives in memory, so a migrated file of its own."""
+    if connection.vendor == "postgresql":
+        db = connection.settings_dict
+        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        yield CommandDatabase(url)
+        return
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(request.getfixturevalue("migrated_sqlite").read_bytes())
+    yield CommandDatabase(f"sqlite:///{path}", sqlite_path=path)

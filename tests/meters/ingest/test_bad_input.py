@@ -162,6 +162,28 @@ BAD_RECORDS = {
         "missing 'measurement'",
     ),
     "not an object": (lambda r: [r], "record is not an object"),
+    "offset past year 9999": (
+        lambda r: r | {"timestamp": "9999-12-31T23:00:00-14:00"},
+        "lies outside [1970-01-01T00:00:00Z, 2200-01-01T00:00:00Z)",
+    ),
+    "offset before year 1": (
+        lambda r: r | {"timestamp": "0001-01-01T00:00:00+14:00"},
+        "lies outside [1970-01-01T00:00:00Z, 2200-01-01T00:00:00Z)",
+    ),
+    "year 9999": (lambda r: r | {"timestamp": "9999-12-31T23:45:00Z"}, "lies outside"),
+    "before 1970": (lambda r: r | {"timestamp": "1969-12-31T23:45:00Z"}, "lies outside"),
+    "quality with a trailing newline": (
+        lambda r: r | {"tags": r["tags"] | {"quality": "ok\n"}},
+        "tags.quality 'ok\\n' is not a short word",
+    ),
+    "OBIS key with a trailing newline": (
+        lambda r: {k: v for k, v in r.items() if k != CONSUMER.obis} | {CONSUMER.obis + "\n": 1},
+        "no OBIS-code key with a value",
+    ),
+    "one OBIS code twice": (
+        lambda r: r | {CONSUMER.obis.lower(): 0.5},
+        f"OBIS code {CONSUMER.obis} appears twice in the record",
+    ),
 }
 
 

@@ -10,11 +10,8 @@ loopback source that pauses mid-body, so the fault lands while a load is under w
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +23,12 @@ from meters.ingest import ingest_unit
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
-from tests.meters.ingest.conftest import WAIT, PausingSource, wait_for_ingest_backend
+from tests.meters.ingest.conftest import (
+    WAIT,
+    CommandDatabase,
+    PausingSource,
+    wait_for_ingest_backend,
+)
 
 # What the command prints, alone, when SIGTERM stops it.
 STOPPED_BY_SIGTERM = (
@@ -75,34 +77,6 @@ def test_garbage_after_valid_records_stores_none_of_them(source, db):
 # --- A real ingest_meters process against a source that pauses mid-body ---------------------
 
 
-@dataclass
-class CommandDatabase:
-    """The database a subprocess writes to, and counts read from it after commit."""
-
-    url: str
-    sqlite_path: Path | None = None
-
-    def scalar(self, sql: str) -> int:
-        if self.sqlite_path:
-            with sqlite3.connect(self.sqlite_path) as db:
-                return db.execute(sql).fetchone()[0]
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchone()[0]
-
-    def readings(self) -> int:
-        return self.scalar(f"SELECT COUNT(*) FROM {Reading._meta.db_table}")
-
-    def distinct_readings(self) -> int:
-        return self.scalar(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT channel_id, timestamp "
-            f"FROM {Reading._meta.db_table}) d"
-        )
-
-    def units(self) -> int:
-        return self.scalar(f"SELECT COUNT(*) FROM {Unit._meta.db_table}")
-
-
 def command_environment(database: CommandDatabase, source_url: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -136,35 +110,6 @@ def ingest_again(database: CommandDatabase) -> tuple[int, str, str]:
     with PausingSource() as source:
         source.resume.set()
         return finish(start_ingest(command_environment(database, source.url)))
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
-    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=PROJECT,
-        env=environment,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return path
-
-
-@pytest.fixture
-def command_database(request, tmp_path, transactional_db) -> Iterator[CommandDatabase]:
-    """PostgreSQL: the test database itself (committed writes are flushed after the test).
-    SQLite: the test database lives in memory, so a migrated file of its own."""
-    if connection.vendor == "postgresql":
-        db = connection.settings_dict
-        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        yield CommandDatabase(url)
-        return
-    path = tmp_path / "db.sqlite3"
-    path.write_bytes(request.getfixturevalue("migrated_sqlite").read_bytes())
-    yield CommandDatabase(f"sqlite:///{path}", sqlite_path=path)
 
 
 def test_sigterm_mid_load_rolls_back_says_so_in_one_line_and_a_later_run_loads(command_database):

@@ -1,0 +1,113 @@
+"""Documents built to hurt the ingest: each fails its own source (or record) with one line,
+within bounded memory, and the other sources of the run still load. docs/RELIABILITY.md lists
+the outcomes."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from meters.ingest import ingest_location
+from meters.ingest.parse import MAX_DEPTH, MAX_DIGITS
+from tests.conftest import CONSUMER
+from tests.factories import feed_document, feed_series
+from tests.meters.ingest.conftest import PROJECT, WAIT, CommandDatabase
+
+START = datetime(2023, 3, 1, tzinfo=UTC)
+DEPTH = 100_000
+RECORD_HEAD = b'{"data": [{"timestamp": "2023-03-01T00:00:00Z", "measurement": "energy", "tags": '
+NESTED = {
+    "at the top": b"[" * DEPTH + b"]" * DEPTH,
+    "under data": b'{"data": ' + b"[" * DEPTH + b"]" * DEPTH + b"}",
+    "inside a record's tags": RECORD_HEAD + b"[" * DEPTH + b"]" * DEPTH + b"}]}",
+}
+# What the ingest may take, whatever the document (the bound docs/RELIABILITY.md states).
+MEMORY_BOUND_MB = 300
+
+
+def write(tmp_path, name: str, body: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(body)
+    return str(path)
+
+
+@pytest.mark.parametrize("where", list(NESTED))
+def test_deep_nesting_fails_the_source_in_one_line(where, tmp_path, db):
+    report = ingest_location(write(tmp_path, "deep.json", NESTED[where]))
+
+    assert report.error == f"nested deeper than {MAX_DEPTH} levels"
+
+
+def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(tmp_path, db):
+    records = feed_series(CONSUMER.muid, START, 3)
+    body = feed_document(records).replace(b"0.01", b"7" * 5000, 1)
+
+    report = ingest_location(write(tmp_path, "digits.json", body))
+
+    assert report.error == f"a number of more than {MAX_DIGITS} digits"
+
+
+def test_a_long_number_split_across_reads_is_still_caught(tmp_path, db):
+    # Past the parser's first read (64 kB), straddling the boundary of two reads.
+    padding = b" " * (65_536 - 60)
+    body = b'{"data": [' + padding + b"1" * 200 + b"]}"
+
+    report = ingest_location(write(tmp_path, "split.json", body))
+
+    assert report.error == f"a number of more than {MAX_DIGITS} digits"
+
+
+def test_a_record_with_a_repeated_key_is_rejected_and_the_rest_loads(tmp_path, db):
+    body = feed_document(feed_series(CONSUMER.muid, START, 3))
+    # The second record gets a second `tags`, for another unit: which one is meant?
+    first_tags = body.index(b'"tags"', body.index(b"}, {") + 1)
+    repeated = body[:first_tags] + b'"tags": {"muid": "x"}, ' + body[first_tags:]
+
+    report = ingest_location(write(tmp_path, "repeated.json", repeated))
+
+    assert report.ok, report.error
+    assert (report.inserted, report.rejected) == (2, 1)
+    assert report.rejections == ["record 1: key 'tags' appears twice in the record"]
+
+
+def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest_loads(
+    tmp_path, command_database: CommandDatabase
+):
+    """The real command in its own process, so that its peak memory can be read."""
+    hostile = {
+        **{f"deep {where}": body for where, body in NESTED.items()},
+        "digits": b'{"data": [' + b"9" * 5000 + b"]}",
+    }
+    paths = [write(tmp_path, f"h{n}.json", body) for n, body in enumerate(hostile.values())]
+    good = str(CONSUMER.path)
+    environment = {**os.environ, "DATABASE_URL": command_database.url}
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(  # noqa: S603 - the project's own command
+            [sys.executable, "manage.py", "ingest_meters", *paths, good],
+            cwd=PROJECT,
+            env=environment,
+            stdout=out,
+            stderr=err,
+        )
+        timer = threading.Timer(WAIT, process.kill)
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        timer.cancel()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+
+    assert usage.ru_maxrss / 1024 < MEMORY_BOUND_MB  # KiB on Linux
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert stderr.strip().splitlines() == [
+        *(f"{path}: FAILED: nested deeper than {MAX_DEPTH} levels" for path in paths[:3]),
+        f"{paths[3]}: FAILED: a number of more than {MAX_DIGITS} digits",
+        "CommandError: 4 of 5 source(s) failed",
+    ]
+    assert stdout.startswith(f"{good}: unit={CONSUMER.muid}")
+    assert command_database.readings() == CONSUMER.readings

@@ -1,0 +1,74 @@
+"""The same readings in any JSON layout (compact, spaced, pretty-printed, keys in another
+order) are read the same and stored as the same rows: the parse follows JSON, not bytes."""
+
+import io
+import json
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from meters.ingest import ingest_location
+from meters.ingest.parse import ParsedReading, parse_readings
+from meters.models import Reading
+from tests.conftest import CONSUMER, challenge_records
+from tests.factories import EXPORT, feed_record, feed_series
+
+START = datetime(2023, 3, 1, tzinfo=UTC)
+DAY_AFTER = datetime(2023, 3, 2, tzinfo=UTC)
+
+
+def records() -> list[dict]:
+    """The recorded consumer, plus records of every other kind the feed may send."""
+    return [
+        *challenge_records(CONSUMER)[:200],
+        *feed_series(CONSUMER.muid, START, 5, obis=EXPORT, value=1e-3),
+        feed_record(START, 12, muid=CONSUMER.muid, quality="estimated"),
+        {**feed_record(DAY_AFTER, None, muid=CONSUMER.muid), EXPORT: 0.5},  # a null and a value
+        feed_record("2023-03-03T01:00:00+01:00", 0.125, muid=CONSUMER.muid),
+        feed_record(START, "0.1", muid=CONSUMER.muid),  # rejected: a string
+    ]
+
+
+def reordered(record: dict) -> dict:
+    keys = list(record)
+    random.Random(len(keys)).shuffle(keys)
+    return {key: record[key] for key in reversed(keys)}
+
+
+LAYOUTS = {
+    "compact": lambda data: json.dumps(data, separators=(",", ":")),
+    "spaced": json.dumps,
+    "pretty": lambda data: json.dumps(data, indent=4),
+    "tabs and CRLF": lambda data: json.dumps(data, indent="\t").replace("\n", "\r\n"),
+    "keys reordered": lambda data: json.dumps({"data": [reordered(r) for r in data["data"]]}),
+}
+
+
+def parsed(body: str) -> list:
+    return list(parse_readings(io.BytesIO(body.encode())))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_reads_the_same_as_the_compact_one(layout):
+    data = {"data": records()}
+
+    assert parsed(LAYOUTS[layout](data)) == parsed(LAYOUTS["compact"](data))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_stores_the_same_rows(layout, tmp_path, db):
+    path = tmp_path / "feed.json"
+    path.write_text(LAYOUTS[layout]({"data": records()}))
+
+    report = ingest_location(str(path))
+
+    assert (report.records, report.rejected) == (len(records()), 1)
+    rows = Reading.objects.values_list("channel__obis", "timestamp", "value", "quality")
+    expected = [
+        (r.obis, r.timestamp, r.value, r.quality)
+        for r in parsed(LAYOUTS["compact"]({"data": records()}))
+        if isinstance(r, ParsedReading)
+    ]
+    assert report.inserted == len(expected) == 208
+    assert sorted(rows) == sorted(expected)
