@@ -29,6 +29,14 @@ CHANNELS = "ingest_channels"
 CHANGES = "ingest_changes"
 READINGS = Reading._meta.db_table
 CHANNEL_TABLE = Channel._meta.db_table
+# Per channel written: the readings inserted, and their span.
+NEW_PER_CHANNEL = (
+    "SELECT channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END) AS inserted, "
+    "MIN(CASE WHEN is_new THEN timestamp END) AS first, "
+    "MAX(CASE WHEN is_new THEN timestamp END) AS last "
+    f"FROM {CHANGES} GROUP BY channel_id "
+    f"UNION ALL SELECT channel_id, staged, first, last FROM {CHANNELS} WHERE fresh"
+)
 COLUMNS = "channel_id, timestamp, value, quality, measurement"
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
@@ -36,6 +44,8 @@ CHANGED = (
 )
 # How an ingest's connection shows in PostgreSQL's pg_stat_activity.
 APPLICATION_NAME = "exnaton-ingest"
+# Rows per multi-row INSERT: within SQLite's limit of 32,766 parameters.
+ROWS_PER_INSERT = 1_000
 # Memory PostgreSQL may use per sort or hash while the staged rows are merged (this
 # connection only): with room they hash instead of sorting on disk.
 STAGING_WORK_MEM = "64MB"
@@ -64,10 +74,13 @@ class _Staged:
 
     rows: int = 0
     channels: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)  # -> channel key
-    # Per channel key: its last timestamp, and +1/-1 once they run up/down (0: not yet).
+    # Per channel key: [last timestamp, +1/-1 once they run up/down (0: not yet), first and
+    # last timestamp of the span, readings].
     runs: dict[int, list] = field(default_factory=dict)
     # False while every channel's timestamps ran strictly one way: then nothing repeats.
     may_repeat: bool = False
+    # False once part of the staged rows was discarded: `runs` then overstates them.
+    runs_exact: bool = True
 
 
 class Loader:
@@ -83,8 +96,10 @@ class Loader:
             STAGED: "source integer NOT NULL, response integer NOT NULL, record bigint NOT NULL, "
             f"channel_key integer NOT NULL, timestamp {timestamp} NOT NULL, "
             f"value {value} NOT NULL, {labels}",
+            # `fresh`: the channel holds no reading in the staged span (see flush).
             CHANNELS: "source integer NOT NULL, channel_key integer NOT NULL, "
-            "channel_id bigint NOT NULL",
+            f"channel_id bigint NOT NULL, fresh boolean NOT NULL, staged bigint NOT NULL, "
+            f"first {timestamp} NOT NULL, last {timestamp} NOT NULL",
             CHANGES: f"source integer NOT NULL, channel_id bigint NOT NULL, "
             f"timestamp {timestamp} NOT NULL, value {value} NOT NULL, {labels}, "
             "is_new boolean NOT NULL",
@@ -166,16 +181,21 @@ class Loader:
                 run = runs.get(key)
             moment = r.timestamp
             if run is None:
-                run = runs[key] = [moment, 0]
+                run = runs[key] = [moment, 0, moment, moment, 1]
             else:
-                previous, direction = run
+                previous, direction = run[0], run[1]
                 if moment > previous and direction >= 0:
                     run[1] = 1
+                    if moment > run[3]:
+                        run[3] = moment
                 elif moment < previous and direction <= 0:
                     run[1] = -1
+                    if moment < run[2]:
+                        run[2] = moment
                 else:
                     staged.may_repeat = True
                 run[0] = moment
+                run[4] += 1
             yield key, r
 
     def discard(self, source: int, response: int | None) -> None:
@@ -190,6 +210,7 @@ class Loader:
             )
             if source in self._sources:
                 self._sources[source].rows -= cursor.rowcount
+                self._sources[source].runs_exact = False
 
     def flush(
         self,
@@ -219,21 +240,22 @@ class Loader:
             written = [s for s in sources if s not in results]
             self._resolve_channels(written)
             with connection.cursor() as cursor:
+                # The rows of fresh channels are new, as they are; the others are compared
+                # with the stored readings, and those new or different set aside.
+                cursor.execute(
+                    f"INSERT INTO {READINGS} ({COLUMNS}) SELECT c.channel_id, s.timestamp, "
+                    f"s.value, s.quality, s.measurement FROM {STAGED} s JOIN {CHANNELS} c "
+                    "ON c.source = s.source AND c.channel_key = s.channel_key WHERE c.fresh"
+                )
                 cursor.execute(
                     f"INSERT INTO {CHANGES} SELECT c.source, c.channel_id, s.timestamp, "
                     "s.value, s.quality, s.measurement, r.id IS NULL "
                     f"FROM {STAGED} s JOIN {CHANNELS} c "
-                    "ON c.source = s.source AND c.channel_key = s.channel_key "
+                    "ON c.source = s.source AND c.channel_key = s.channel_key AND NOT c.fresh "
                     f"LEFT JOIN {READINGS} r ON r.channel_id = c.channel_id "
                     "AND r.timestamp = s.timestamp "
                     f"WHERE r.id IS NULL OR ({CHANGED.format(t='r', e='s')})"
                 )
-                cursor.execute(
-                    "SELECT source, channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END), "
-                    f"SUM(CASE WHEN is_new THEN 0 ELSE 1 END) FROM {CHANGES} "
-                    "GROUP BY source, channel_id"
-                )
-                changed = cursor.fetchall()
                 # "WHERE true": SQLite's parser needs it before ON CONFLICT in INSERT .. SELECT.
                 cursor.execute(
                     f"INSERT INTO {READINGS} ({COLUMNS}) SELECT {COLUMNS} FROM {CHANGES} "
@@ -241,6 +263,13 @@ class Loader:
                     "value = excluded.value, quality = excluded.quality, "
                     "measurement = excluded.measurement"
                 )
+                cursor.execute(
+                    "SELECT source, channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END), "
+                    f"SUM(CASE WHEN is_new THEN 0 ELSE 1 END) FROM {CHANGES} "
+                    "GROUP BY source, channel_id "
+                    f"UNION ALL SELECT source, channel_id, staged, 0 FROM {CHANNELS} WHERE fresh"
+                )
+                changed = cursor.fetchall()
             for source in written:
                 staged = self._sources.get(source, _Staged())
                 found = duplicates.get(source, LoadCounts())
@@ -330,10 +359,26 @@ class Loader:
         channel_ids = {
             source_key: ids[(units[muid], obis)] for source_key, (muid, obis) in keys.items()
         }
+        adapt = connection.ops.adapt_datetimefield_value
+        rows = []
+        for (source, key), channel_id in channel_ids.items():
+            staged = self._sources[source]
+            _, _, first, last, count = staged.runs[key]
+            fresh = staged.runs_exact and not staged.may_repeat
+            rows.append((source, key, channel_id, fresh, count, adapt(first), adapt(last)))
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {CHANNELS} VALUES (%s, %s, %s)",
-                [(source, key, pk) for (source, key), pk in channel_ids.items()],
+            for start in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[start : start + ROWS_PER_INSERT]
+                cursor.execute(
+                    f"INSERT INTO {CHANNELS} VALUES "
+                    + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)),
+                    [value for row in chunk for value in row],
+                )
+            # A channel with a stored reading in its staged span is not fresh.
+            cursor.execute(
+                f"UPDATE {CHANNELS} SET fresh = false WHERE fresh AND EXISTS (SELECT 1 FROM "
+                f"{READINGS} r WHERE r.channel_id = {CHANNELS}.channel_id "
+                f"AND r.timestamp >= {CHANNELS}.first AND r.timestamp <= {CHANNELS}.last)"
             )
 
     def _refresh_channels(self) -> None:
@@ -349,10 +394,7 @@ class Loader:
                 "last_reading_at = CASE WHEN last_reading_at IS NULL "
                 "OR n.last > last_reading_at THEN n.last ELSE last_reading_at END, "
                 "data_changed_at = %s "
-                "FROM (SELECT channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END) AS inserted, "
-                "MIN(CASE WHEN is_new THEN timestamp END) AS first, "
-                "MAX(CASE WHEN is_new THEN timestamp END) AS last "
-                f"FROM {CHANGES} GROUP BY channel_id) n WHERE {CHANNEL_TABLE}.id = n.channel_id",
+                f"FROM ({NEW_PER_CHANNEL}) n WHERE {CHANNEL_TABLE}.id = n.channel_id",
                 [connection.ops.adapt_datetimefield_value(timezone.now())],
             )
 

@@ -35,6 +35,7 @@ MAX_DEPTH = 16
 MAX_DIGITS = 100
 _LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
 _DIGITS = b"0123456789"
+_SCALARS = frozenset({"string", "number", "null", "boolean"})
 # The feed's own timestamp form (2023-02-28T23:45:00.000Z): handed to the database as it came,
 # PostgreSQL reads it as the same instant (formatting a datetime back costs more).
 CANONICAL_TIMESTAMP = re.compile(
@@ -91,47 +92,59 @@ def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[
     events = ijson.basic_parse(_DigitGuard(stream), use_float=False)
     depth = 0  # of the event just read: 1 inside the document object, 2 inside `data`
     in_data = seen_data = is_object = False
-    stack: list[Any] = []  # the containers of the item being built
+    stack: list[Any] = []  # the containers of the item being built, innermost last
+    top: Any = None  # stack[-1], kept at hand: this loop runs for every event
     key: str | None = None
     repeated: str | None = None
     index = first_record
     try:
         for event, value in events:
             if event == "map_key":
-                key = value
-                if stack and value in stack[-1]:
+                if top is not None and value in top:
                     repeated = repeated or value
+                key = value
+            elif event in _SCALARS:
+                if top is not None:
+                    if type(top) is dict:
+                        top[key] = value
+                    else:
+                        top.append(value)
+                elif in_data:  # a scalar item of `data`
+                    yield index, value
+                    index += 1
+                elif depth == 1 and key == "data" and is_object:
+                    raise DocumentError("'data' is not a list")
             elif event == "start_map" or event == "start_array":
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
                 if depth == 1:
                     is_object = event == "start_map"
-                elif depth == 2 and key == "data" and is_object and not stack:
+                elif depth == 2 and key == "data" and is_object and top is None:
                     if event != "start_array":
                         raise DocumentError("'data' is not a list")
                     in_data = seen_data = True
                 elif in_data:
                     container: Any = {} if event == "start_map" else []
-                    if stack:
-                        _put(stack[-1], key, container)
+                    if top is not None:
+                        if type(top) is dict:
+                            top[key] = container
+                        else:
+                            top.append(container)
                     stack.append(container)
-            elif event == "end_map" or event == "end_array":
+                    top = container
+            else:  # end_map, end_array
                 depth -= 1
-                if stack:
+                if top is not None:
                     item = stack.pop()
-                    if not stack:
+                    if stack:
+                        top = stack[-1]
+                    else:
+                        top = None
                         yield index, (_RepeatedKey(repeated) if repeated else item)
                         index, repeated = index + 1, None
                 elif in_data and depth == 1:
                     in_data = False
-            elif stack:
-                _put(stack[-1], key, value)
-            elif in_data:  # a scalar item of `data`
-                yield index, value
-                index += 1
-            elif depth == 1 and key == "data" and is_object:
-                raise DocumentError("'data' is not a list")
     except ijson.JSONError as error:
         # yajl says "premature EOF" when the document stops between tokens; a document cut
         # inside a token reads as a lexical error, reported as invalid JSON.
@@ -139,13 +152,6 @@ def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[
         raise DocumentError(f"{kind}: {one_line(error)}") from error
     if not seen_data:
         raise DocumentError("the document has no 'data' key")
-
-
-def _put(container: Any, key: str | None, value: Any) -> None:
-    if type(container) is dict:
-        container[key] = value
-    else:
-        container.append(value)
 
 
 class _DigitGuard:

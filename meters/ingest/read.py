@@ -28,7 +28,7 @@ from meters.moments import format_utc
 MEASUREMENT = "energy"
 # Readings handed to the writer at once; with the writer's queue it bounds the memory a source
 # of any size takes.
-SEGMENT_READINGS = 5_000
+SEGMENT_READINGS = 1_000
 # How many rejected records a report lists by index and reason (all are counted).
 SHOWN_REJECTIONS = 5
 

@@ -64,7 +64,7 @@ def test_ten_megabytes_of_garbage_fail_the_source_with_one_line_then_a_later_run
 
 def test_garbage_after_valid_records_stores_none_of_them(source, db):
     # More than one segment (read.SEGMENT_READINGS): some reach the database before the garbage.
-    records = feed_document(feed_series(CONSUMER.muid, datetime(2023, 3, 1, tzinfo=UTC), 12_000))
+    records = feed_document(feed_series(CONSUMER.muid, datetime(2023, 3, 1, tzinfo=UTC), 3_000))
     serve(source, records[: records.rindex(b"}") - 1] + b"x" * GARBAGE_BYTES)
 
     failed = ingest_unit(CONSUMER.muid)
