@@ -13,7 +13,8 @@ run ingest: export DJANGO_DEBUG ?= 1
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py ingest_meters --fallback-dir data/challenge
+	$(BIN)/python manage.py register_units
+	$(BIN)/python manage.py ingest_meters --all --fallback-dir data/challenge
 	$(BIN)/python manage.py demo_login --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
@@ -42,7 +43,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 ingest: $(VENV)/.installed
-	$(BIN)/python manage.py ingest_meters --fallback-dir data/challenge
+	$(BIN)/python manage.py ingest_meters --all --fallback-dir data/challenge
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -188,23 +188,33 @@ class Validator:
         self._obis_keys: dict[str, str | None] = {}  # key -> OBIS code, None if it is not one
 
     def readings_of(self, index: int, record: Any) -> list[ParsedReading]:
-        if type(record) is _RepeatedKey:
-            raise Invalid(f"key {record.key!r} appears twice in the record")
+        """The readings of one record, or Invalid. Runs once per record: the caches are
+        looked up inline, the checks behind them run once per distinct value."""
         if type(record) is not dict:
+            if type(record) is _RepeatedKey:
+                raise Invalid(f"key {record.key!r} appears twice in the record")
             raise Invalid("record is not an object")
         timestamp, text = _timestamp(record.get("timestamp"))
         tags = record.get("tags")
         if type(tags) is not dict:
             raise Invalid("missing 'tags'")
-        muid = self._muid(tags.get("muid"))
-        quality = self._label("tags.quality", tags.get("quality", DEFAULT_QUALITY))
-        measurement = self._label("measurement", record.get("measurement"))
+        raw_muid = tags.get("muid")
+        muid = self._muids.get(raw_muid) if type(raw_muid) is str else None
+        if muid is None:
+            muid = self._muid(raw_muid)
+        quality = tags.get("quality", DEFAULT_QUALITY)
+        if quality not in self._labels:
+            self._label("tags.quality", quality)
+        measurement = record.get("measurement")
+        if measurement not in self._labels:
+            self._label("measurement", measurement)
 
         readings = []
+        obis_keys = self._obis_keys
         for key, raw in record.items():
-            code = self._obis_code(key)
+            code = obis_keys[key] if key in obis_keys else self._obis_code(key)
             if code is not None and raw is not None:
-                if readings and any(reading.obis == code for reading in readings):
+                if readings and code in [reading.obis for reading in readings]:
                     raise Invalid(f"OBIS code {code} appears twice in the record")
                 value = _value(key, raw)
                 readings.append(
@@ -233,9 +243,8 @@ class Validator:
         return raw
 
     def _obis_code(self, key: str) -> str | None:
-        code = self._obis_keys.get(key, "")
-        if code == "":
-            code = self._obis_keys[key] = key.upper() if obis.is_obis_hex(key.upper()) else None
+        code = key.upper()
+        self._obis_keys[key] = code = code if obis.is_obis_hex(code) else None
         return code
 
 
