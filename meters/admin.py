@@ -42,14 +42,51 @@ class ChannelInline(admin.TabularInline):
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["muid", "channel_codes", "first_reading_at", "last_reading_at", "readings"]
+    list_display = [
+        "muid",
+        "channel_codes",
+        "first_reading_at",
+        "last_reading_at",
+        "readings",
+        "poll_enabled",
+        "last_success_at",
+        "consecutive_failures",
+        "next_poll_at",
+    ]
     search_fields = ["=muid"]
-    readonly_fields = ["muid", "created_at"]
-    # Who may read the unit's data (meters.selectors.visible_units); staff read every unit.
-    fields = ["muid", "created_at", "users", "groups"]
+    poll_state = [
+        "last_poll_at",
+        "last_success_at",
+        "consecutive_failures",
+        "last_error",
+    ]
+    fieldsets = [
+        (None, {"fields": ["muid", "created_at"]}),
+        (
+            "Polling (ingest_meters polls the enabled units that are due)",
+            {
+                "fields": [
+                    "poll_enabled",
+                    "source_url",
+                    "poll_interval",
+                    "next_poll_at",
+                    *poll_state,
+                ]
+            },
+        ),
+        # Who may read the unit's data (meters.selectors.visible_units); staff read every unit.
+        ("Access", {"fields": ["users", "groups"]}),
+    ]
     filter_horizontal = ["users", "groups"]
-    list_filter = ["groups"]
+    list_filter = ["poll_enabled", "groups"]
     inlines = [ChannelInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A unit's muid is its identity: given once, when the unit is registered here.
+        return ["created_at", *self.poll_state, *(["muid"] if obj else [])]
+
+    def get_changeform_initial_data(self, request):
+        return {"poll_enabled": True, **super().get_changeform_initial_data(request)}
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("channels")
@@ -73,9 +110,6 @@ class UnitAdmin(admin.ModelAdmin):
     @admin.display(description="readings")
     def readings(self, unit: Unit) -> int:
         return sum(channel.reading_count for channel in unit.channels.all())
-
-    def has_add_permission(self, request) -> bool:
-        return False  # units come from the feed
 
 
 class EstimatedCountPaginator(Paginator):

@@ -1,5 +1,7 @@
 """The admin: units with their channels, and a read-only reading list fit for large tables."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -115,3 +117,43 @@ def test_the_admin_requires_a_login(client):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_unit_is_registered_for_polling_from_the_admin(admin_client, db):
+    url = reverse("admin:meters_unit_add")
+    assert re.search(
+        r"<input[^>]*name=\"poll_enabled\"[^>]*checked", admin_client.get(url).content.decode()
+    )
+
+    response = admin_client.post(
+        url,
+        {
+            "muid": "5f0e8c4a-1d2b-4c3d-8e9f-0a1b2c3d4e5f",
+            "poll_enabled": "on",
+            "source_url": "https://meters.example.com/api",
+            "poll_interval": "01:00:00",
+            "next_poll_at_0": "",
+            "next_poll_at_1": "",
+            "channels-TOTAL_FORMS": "0",
+            "channels-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    unit = Unit.objects.get(muid="5f0e8c4a-1d2b-4c3d-8e9f-0a1b2c3d4e5f")
+    assert unit.poll_enabled
+    assert unit.source_url == "https://meters.example.com/api"
+    assert unit.poll_interval.total_seconds() == 3600
+
+
+def test_the_unit_page_shows_the_poll_state_read_only(admin_client, consumer):
+    consumer.last_error = "HTTP 503 Service Unavailable"
+    consumer.consecutive_failures = 3
+    consumer.save()
+
+    page = admin_client.get(reverse("admin:meters_unit_change", args=[consumer.pk])).content
+    page = page.decode()
+
+    assert "HTTP 503 Service Unavailable" in page
+    assert 'name="last_error"' not in page
+    assert 'name="muid"' not in page
