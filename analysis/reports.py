@@ -27,6 +27,7 @@ from analysis.data import channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
 from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
+from meters.selectors import channel_completeness
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
 CACHE_VERSION = 2
@@ -300,13 +301,6 @@ def _label(channel: Channel) -> str:
     return f"{str(channel.unit.muid)[:8]} {decoded.direction or decoded.code}"
 
 
-def _completeness(channel: Channel) -> float:
-    if not channel.first_reading_at or not channel.last_reading_at:
-        return 0.0
-    expected = (channel.last_reading_at - channel.first_reading_at) // STEP + 1
-    return channel.reading_count / expected
-
-
 def netting_finding(result: stats.Netting) -> str:
     """The import-vs-export argument for one pair, as a sentence with its numbers."""
     numbers = (
@@ -354,7 +348,7 @@ def build_overview(
                 last=channel.last_reading_at,
                 readings=channel.reading_count,
                 total=totals.get(channel.pk, 0.0),
-                completeness=_completeness(channel),
+                completeness=channel_completeness(channel),
                 label=_label(channel),
                 headline=headline,
             )

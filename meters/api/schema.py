@@ -122,6 +122,9 @@ INTERVAL = _query(
     {"Daily": "day", "Hourly": "hour", "Quarter hours": "15min", "Monthly": "month"},
     enum=[interval.value for interval in Interval],
     required=True,
+    # Not a default of the API (interval is required): Swagger UI selects it in the list,
+    # which would otherwise start at the first value, 15min.
+    default=Interval.DAY.value,
 )
 AGG = _query(
     "agg",
