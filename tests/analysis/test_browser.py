@@ -129,7 +129,7 @@ def test_report_in_a_browser_renders_every_section_and_chart(browser_page, live_
     ):
         assert browser_page.locator(f"#{section}").is_visible()
     images = loaded_images(browser_page, CHARTS)
-    assert len(images) == 7
+    assert len(images) == 8
     assert all(images)
     assert all(
         path.startswith(f"/analysis/{unit.muid}/charts/") for path in image_paths(browser_page)
