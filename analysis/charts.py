@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from analysis.stats import Autocorrelation, Decomposition, Profiles
 
@@ -70,12 +71,17 @@ class Chart:
     def height(self) -> int:
         return round(self.size[1] * CSS_DPI)
 
+    def figure(self) -> Figure:
+        """The drawn figure (the caller holds DRAWING and the rc context)."""
+        fig = Figure(figsize=self.size)
+        self.plot(fig=fig)
+        fig.suptitle(self.title, fontsize=10, x=0.01, ha="left")
+        return fig
+
     def svg(self) -> str:
         """Draw the figure: the SVG document, titled for assistive tools too."""
         with DRAWING, mpl.rc_context(RC):
-            fig = Figure(figsize=self.size)
-            self.plot(fig=fig)
-            fig.suptitle(self.title, fontsize=10, x=0.01, ha="left")
+            fig = self.figure()
             buffer = io.StringIO()
             fig.savefig(buffer, format="svg", metadata={"Title": self.title, "Date": None})
         return buffer.getvalue()
@@ -109,11 +115,17 @@ def _x(index: pd.DatetimeIndex, tz: tzinfo) -> np.ndarray:
     return date2num(index.tz_convert(tz).tz_localize(None).to_numpy())
 
 
+# ConciseDateFormatter's offset text (at the axis' right end) for ticks of years, months, days,
+# hours, minutes, seconds. Its default names the month of the last tick: a February of data
+# whose last tick is 1 March was labelled "2023-Mar". The year alone, for day ticks.
+OFFSET_FORMATS = ["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]
+
+
 def _time_axis(ax) -> None:
     # The numbers are local wall times already (see _x), so the axis needs no zone.
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, offset_formats=OFFSET_FORMATS))
 
 
 def plot_series(*, fig: Figure, series: pd.Series, tz: tzinfo, ylabel: str) -> None:
@@ -126,24 +138,49 @@ def plot_series(*, fig: Figure, series: pd.Series, tz: tzinfo, ylabel: str) -> N
     _time_axis(ax)
 
 
+# Hours in a bucket, for the power scale beside an energy axis (a DST day is 23 or 25).
+BUCKET_HOURS = {"15min": 0.25, "hour": 1.0, "day": 24.0, "week": 168.0}
+# Days a bar spans, centred in its bucket.
+BAR_DAYS = {"day": 0.8, "week": 5.6}
+PARTIAL = {"alpha": 0.35, "hatch": "///", "label": "_nolegend_"}
+
+
+def _power_scale(ax, *, hours: float, label: str) -> None:
+    """A right-hand axis reading the energy axis as mean power: kW = kWh / hours.
+
+    A scale of the same bars, not a second series: a line of mean power would repeat the
+    bars' shape (hours) or need an axis of its own that does not start at zero (days).
+    """
+    power = ax.secondary_yaxis("right", functions=(lambda e: e / hours, lambda p: p * hours))
+    power.set_ylabel(label)
+
+
+def _bars(ax, x: np.ndarray, heights: np.ndarray, complete, *, width: float, **style) -> None:
+    """Bars centred on `x`; an incomplete bucket hatched and pale, never read as a low one."""
+    complete = np.asarray(complete, dtype=bool)
+    ax.bar(x[complete], heights[complete], width=width, **style)
+    if (~complete).any():
+        ax.bar(x[~complete], heights[~complete], width=width, **{**style, **PARTIAL})
+
+
 def plot_grouped(*, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo) -> None:
-    """Energy summed per bucket (bars or steps), with the mean power on a second axis."""
+    """Energy summed per bucket (bars or steps), with mean power as a scale of the same axis."""
     _margins(fig, right=0.7)
     ax = fig.add_subplot()
     index = _x(frame.index, tz)
     energy = frame["energy"].to_numpy()
-    if interval in ("day", "week"):
-        width = 0.8 if interval == "day" else 5.6
-        colors = [COLORS[0] if ok else "#9db8d3" for ok in frame["complete"]]
-        ax.bar(index, energy, width=width, align="edge", color=colors)
+    if interval in BAR_DAYS:
+        # Each bar centred in its bucket (the bucket starts at `index`).
+        middle = index + (BUCKET_HOURS[interval] / 24) / 2
+        _bars(ax, middle, energy, frame["complete"], width=BAR_DAYS[interval], color=COLORS[0])
+        ax.set_xlabel(f"local time ({tz}); hatched bars: incomplete buckets")
     else:
         ax.step(index, energy, where="post", lw=0.7, color=COLORS[0])
+        ax.set_xlabel(f"local time ({tz})")
     ax.set_ylabel(f"energy per {interval} (kWh, sum)")
-    ax.set_xlabel(f"local time ({tz}); pale bars: incomplete buckets")
-    power = ax.twinx()
-    power.plot(index, frame["power"].to_numpy(), color=COLORS[1], lw=0.8)
-    power.set_ylabel("mean power (kW)", color=COLORS[1])
-    power.grid(visible=False)
+    ax.set_ylim(bottom=0)
+    full = "" if interval in ("15min", "hour") else f", over a full {interval}"
+    _power_scale(ax, hours=BUCKET_HOURS[interval], label=f"mean power (kW{full})")
     _time_axis(ax)
 
 
@@ -184,7 +221,8 @@ def plot_weekdays(*, fig: Figure, profiles: Profiles) -> None:
 
 def plot_heatmap(*, fig: Figure, heatmap: pd.DataFrame, tz: tzinfo) -> None:
     """Day (rows) by local time of day (columns), coloured by the reading."""
-    _margins(fig, left=1.15, right=0.2)
+    # The colour bar and its label sit in the right margin: wide enough for both.
+    _margins(fig, left=1.15, right=0.95)
     ax = fig.add_subplot()
     ax.grid(visible=False)
     image = ax.imshow(
@@ -196,7 +234,12 @@ def plot_heatmap(*, fig: Figure, heatmap: pd.DataFrame, tz: tzinfo) -> None:
     ax.set_yticks(list(yticks), [rows[i] for i in yticks])
     ax.set_xlabel(f"time of day ({tz})")
     ax.set_ylabel("local date")
-    fig.colorbar(image, ax=ax, label="energy per reading (kWh)", fraction=0.04, pad=0.02)
+    width, _height = fig.get_size_inches()
+    right = ax.get_position().x1
+    cax = fig.add_axes(
+        (right + 0.15 / width, ax.get_position().y0, 0.15 / width, ax.get_position().height)
+    )
+    fig.colorbar(image, cax=cax, label="energy per reading (kWh)")
 
 
 def _correlogram(ax, values: np.ndarray, band: np.ndarray, marks: dict[int, str]) -> None:
@@ -243,7 +286,7 @@ def plot_correlograms(*, fig: Figure, correlation: Autocorrelation) -> None:
 
 def plot_decomposition(*, fig: Figure, decomposition: Decomposition, tz: tzinfo) -> None:
     """Observed, trend, daily seasonal component and remainder, on one time axis."""
-    _margins(fig, left=0.85, hspace=0.12)
+    _margins(fig, left=1.0, hspace=0.12)
     axes = fig.subplots(4, 1, sharex=True)
     for ax, (label, part) in zip(
         axes,
@@ -258,27 +301,67 @@ def plot_decomposition(*, fig: Figure, decomposition: Decomposition, tz: tzinfo)
         ax.plot(_x(part.index, tz), part.to_numpy(), lw=0.6, color=COLORS[0])
         ax.set_ylabel(f"{label}\n(kWh)")
     _time_axis(axes[-1])
-    axes[-1].set_xlabel(f"local time ({tz})")
+    axes[-1].set_xlabel(
+        f"local time ({tz}); the trend leaves out half its window at each end (STL's edge effect)"
+    )
+
+
+def plot_periodogram(*, fig: Figure, spectrum: pd.Series, periods: list[tuple[float, float]]):
+    """Share of the variance by period (hours, log scale), one day and one week marked, and
+    the strongest periods named."""
+    _margins(fig)
+    ax = fig.add_subplot()
+    ax.plot(spectrum.index.to_numpy(), spectrum.to_numpy(), lw=0.7, color=COLORS[0])
+    ax.set_xscale("log")
+    ax.set_xlabel("period (hours, log scale)")
+    ax.set_ylabel("share of the variance")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    for hours, label in ((24, "1 day"), (168, "1 week")):
+        if spectrum.index.min() <= hours <= spectrum.index.max():
+            ax.axvline(hours, color=COLORS[3], lw=0.8, ls="--")
+            ax.annotate(
+                label,
+                (hours, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -10),
+                textcoords="offset points",
+                fontsize=8,
+                color=COLORS[3],
+            )
+    for hours, share in periods:
+        ax.annotate(
+            f"{hours:.1f} h: {share:.0%}",
+            (hours, share),
+            xytext=(4, 2),
+            textcoords="offset points",
+            fontsize=8,
+        )
 
 
 def plot_overlay(
-    *, fig: Figure, lines: dict[str, pd.Series], tz: tzinfo, ylabel: str, bars: bool = False
+    *,
+    fig: Figure,
+    lines: dict[str, pd.Series],
+    tz: tzinfo,
+    ylabel: str,
+    bars: bool = False,
+    complete: dict[str, pd.Series] | None = None,
 ) -> None:
-    """Several series on one axis: lines over time, or side-by-side bars (daily totals)."""
+    """Several series on one axis: lines over time, or side-by-side bars of daily totals,
+    hatched where `complete` marks a partial day."""
     _margins(fig)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(lines))
+    partial = False
     for i, (label, series) in enumerate(lines.items()):
         color = COLORS[i % len(COLORS)]
         if bars:
-            ax.bar(
-                _x(series.index, tz) + i * width,
-                series.to_numpy(),
-                width=width,
-                align="edge",
-                color=color,
-                label=label,
-            )
+            full = complete[label] if complete else pd.Series(True, index=series.index)
+            partial = partial or not full.all()
+            # The group of bars centred in its day.
+            x = _x(series.index, tz) + 0.1 + (i + 0.5) * width
+            _bars(ax, x, series.to_numpy(), full.to_numpy(), width=width, color=color, label=label)
         elif isinstance(series.index, pd.DatetimeIndex):
             ax.plot(_x(series.index, tz), series.to_numpy(), lw=0.7, color=color, label=label)
         else:
@@ -286,7 +369,8 @@ def plot_overlay(
             _time_of_day_ticks(ax, list(series.index))
     if bars or any(isinstance(s.index, pd.DatetimeIndex) for s in lines.values()):
         _time_axis(ax)
-        ax.set_xlabel(f"local time ({tz})")
+        note = "; hatched bars: partial days" if partial else ""
+        ax.set_xlabel(f"local time ({tz}){note}")
     else:
         ax.set_xlabel(f"time of day ({tz})")
     ax.set_ylabel(ylabel)

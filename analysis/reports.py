@@ -27,9 +27,10 @@ from analysis.data import channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
 from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
+from meters.selectors import channel_completeness
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
@@ -97,6 +98,7 @@ class UnitReport:
     seasonal_strength: float | None = None
     seasonal_range: float | None = None
     periods: list[tuple[float, float]] = field(default_factory=list)
+    daily_cycle: stats.DailyCycle | None = None
     hypothesis: stats.Hypothesis | None = None
     version: str = ""
 
@@ -125,7 +127,11 @@ def build_unit_report(
     correlation = stats.autocorrelation(series)
     decomposition = stats.decomposition(series)
     acf_day = correlation.marked.get(correlation.per_day, (None, None))[0]
-    hypothesis = stats.hypothesis(series, direction=obis.direction, tz=tz, acf_day=acf_day)
+    # The one test of a daily cycle: every sentence about one (profile, STL, hypothesis) uses it.
+    cycle = stats.daily_cycle(series, tz=tz)
+    hypothesis = stats.hypothesis(
+        series, direction=obis.direction, tz=tz, acf_day=acf_day, cycle=cycle
+    )
     table = []
     if interval in TABLE_INTERVALS:
         table = [
@@ -160,7 +166,8 @@ def build_unit_report(
             name="profile",
             title="Mean by time of day: all days, weekdays, weekends",
             alt="Mean reading by local time of day; peak at "
-            f"{profiles.time_of_day.idxmax()} with {profiles.time_of_day.max():.4f} {unit}.",
+            f"{profiles.time_of_day.idxmax()} with {profiles.time_of_day.max():.4f} {unit}"
+            + ("." if cycle.present else ", within what shuffled readings give (no daily cycle)."),
             plot=partial(charts.plot_profiles, profiles=profiles, tz=tz),
         ),
         Chart(
@@ -195,6 +202,24 @@ def build_unit_report(
                 plot=partial(charts.plot_decomposition, decomposition=decomposition, tz=tz),
             )
         )
+        built.append(
+            Chart(
+                name="periodogram",
+                title="Periodogram: share of the variance by period",
+                alt="Periodogram over periods from "
+                f"{decomposition.spectrum.index.min():.1f} to "
+                f"{decomposition.spectrum.index.max():.0f} hours; strongest: "
+                + ", ".join(
+                    f"{hours:.1f} h ({share:.0%})" for hours, share in decomposition.periods
+                )
+                + ".",
+                plot=partial(
+                    charts.plot_periodogram,
+                    spectrum=decomposition.spectrum,
+                    periods=decomposition.periods,
+                ),
+            )
+        )
     return UnitReport(
         tz=tz,
         interval=interval,
@@ -212,6 +237,7 @@ def build_unit_report(
         seasonal_strength=decomposition.seasonal_strength if decomposition else None,
         seasonal_range=decomposition.seasonal_range if decomposition else None,
         periods=decomposition.periods if decomposition else [],
+        daily_cycle=cycle,
         hypothesis=hypothesis,
     )
 
@@ -300,13 +326,6 @@ def _label(channel: Channel) -> str:
     return f"{str(channel.unit.muid)[:8]} {decoded.direction or decoded.code}"
 
 
-def _completeness(channel: Channel) -> float:
-    if not channel.first_reading_at or not channel.last_reading_at:
-        return 0.0
-    expected = (channel.last_reading_at - channel.first_reading_at) // STEP + 1
-    return channel.reading_count / expected
-
-
 def netting_finding(result: stats.Netting) -> str:
     """The import-vs-export argument for one pair, as a sentence with its numbers."""
     numbers = (
@@ -354,7 +373,7 @@ def build_overview(
                 last=channel.last_reading_at,
                 readings=channel.reading_count,
                 total=totals.get(channel.pk, 0.0),
-                completeness=_completeness(channel),
+                completeness=channel_completeness(channel),
                 label=_label(channel),
                 headline=headline,
             )
@@ -362,9 +381,8 @@ def build_overview(
     present = {label: s for label, s in labelled.items() if len(s) > 1}
     overview_charts, pairs, nettings, findings = {}, [], [], []
     if present:
-        daily = {
-            label: stats.grouped(s, interval="day", tz=tz)["energy"] for label, s in present.items()
-        }
+        days = {label: stats.grouped(s, interval="day", tz=tz) for label, s in present.items()}
+        daily = {label: frame["energy"] for label, frame in days.items()}
         time_of_day = {label: stats.profiles(s, tz=tz).time_of_day for label, s in present.items()}
         overview_charts = {
             chart.name: chart
@@ -380,6 +398,7 @@ def build_overview(
                         tz=tz,
                         ylabel="energy per day (kWh)",
                         bars=True,
+                        complete={label: frame["complete"] for label, frame in days.items()},
                     ),
                 ),
                 Chart(

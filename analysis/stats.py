@@ -266,6 +266,78 @@ def profiles(series: pd.Series, *, tz: tzinfo) -> Profiles:
     )
 
 
+# --- Is there a daily cycle? -----------------------------------------------------------------
+
+# Shuffles of the baseline: the smallest p-value it can show is 1 / (SHUFFLES + 1) = 0.005.
+SHUFFLES = 199
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCycle:
+    """Whether the local time of day predicts a reading: the one test of a daily cycle.
+
+    `explained` is the share of the readings' variance that their mean by time of day explains
+    (eta squared). Any profile explains some, noise included, so it is set against the same
+    readings shuffled across the times of day: `baseline` is the 95th percentile of the
+    shuffles' shares and `p_value` the share of shuffles explaining as much (with the observed
+    one counted). A cycle is present when p < ALPHA.
+    """
+
+    explained: float
+    baseline: float
+    p_value: float
+    shuffles: int
+
+    @property
+    def present(self) -> bool:
+        return self.p_value < ALPHA
+
+    @property
+    def numbers(self) -> str:
+        return (
+            f"the time of day explains {self.explained:.1%} of the readings' variance, against "
+            f"{self.baseline:.1%} (95th percentile) for the same readings shuffled across the "
+            f"times of day ({self.shuffles} shuffles, p = {self.p_value:.3f})"
+        )
+
+    @property
+    def sentence(self) -> str:
+        if self.present:
+            return f"Daily cycle: {self.numbers}; the time of day predicts the value."
+        return (
+            f"No daily cycle: {self.numbers}; the profile by time of day is no more than "
+            "shuffled readings give, so its peaks are noise."
+        )
+
+
+def _explained_by(values: np.ndarray, slots: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Eta squared of each row of `values` grouped by `slots` (0..n-1, `counts` per slot)."""
+    centred = values - values.mean(axis=-1, keepdims=True)
+    total = (centred**2).sum(axis=-1)
+    sums = np.stack([np.bincount(slots, weights=row, minlength=len(counts)) for row in centred])
+    between = (sums**2 / counts).sum(axis=-1)
+    return np.divide(between, total, out=np.zeros_like(total), where=total > 0)
+
+
+def daily_cycle(series: pd.Series, *, tz: tzinfo, shuffles: int = SHUFFLES) -> DailyCycle:
+    """The daily-cycle test of DailyCycle, on the readings present (a fixed seed: the same
+    series always gets the same answer)."""
+    local = series.tz_convert(tz)
+    minute = local.index.hour * 60 + local.index.minute
+    slots, _labels = pd.factorize(minute)
+    counts = np.bincount(slots)
+    values = local.to_numpy(dtype=float)
+    observed = float(_explained_by(values[np.newaxis], slots, counts)[0])
+    rng = np.random.default_rng(0)
+    shuffled = _explained_by(rng.permuted(np.tile(values, (shuffles, 1)), axis=1), slots, counts)
+    return DailyCycle(
+        explained=observed,
+        baseline=float(np.quantile(shuffled, 0.95)),
+        p_value=float((1 + (shuffled >= observed).sum()) / (shuffles + 1)),
+        shuffles=shuffles,
+    )
+
+
 # --- Autocorrelation -------------------------------------------------------------------------
 
 
@@ -350,16 +422,18 @@ def acf_reading(
             + ("carries over into the next." if r1 >= 0.5 else "says little about the next.")
         )
     if per_day in marked:
+        # What the lag says about one reading and the one a day later; whether the time of day
+        # predicts the value is daily_cycle's test, not this.
         r, band = marked[per_day]
         if r > band and r >= 0.2:
             lines.append(
-                f"Daily cycle: ACF at lag {per_day} (one day) is {r:.2f}, above the 95% band "
-                f"of ±{band:.2f}; the same time of day repeats from day to day."
+                f"ACF at lag {per_day} (one day) is {r:.2f}, above the 95% band of ±{band:.2f}: "
+                "a reading resembles the one at the same time a day earlier."
             )
         else:
             lines.append(
-                f"No daily cycle: ACF at lag {per_day} (one day) is {r:.2f} "
-                f"(95% band ±{band:.2f}); the time of day does not predict the value."
+                f"ACF at lag {per_day} (one day) is {r:.2f} (95% band ±{band:.2f}): a reading "
+                "says little about the one at the same time a day later."
             )
     if per_week in marked:
         r, band = marked[per_week]
@@ -390,6 +464,8 @@ class Decomposition:
     """STL with a period of one day, and the periodogram's strongest periods."""
 
     observed: pd.Series
+    # NaN for half a trend window at each end, where STL's trend smoother runs out of data
+    # and bends towards the edge values (it drew the consumer's trend starting from zero).
     trend: pd.Series
     seasonal: pd.Series
     resid: pd.Series
@@ -399,22 +475,31 @@ class Decomposition:
     seasonal_range: float
     # (period in hours, share of the variance), strongest first.
     periods: list[tuple[float, float]]
+    # The whole periodogram: share of the variance by period in hours, longest period first.
+    spectrum: pd.Series
+
+
+def periodogram(values: np.ndarray, *, hours_per_step: float) -> pd.Series:
+    """The share of the variance at each Fourier period (hours) of a gap-free series."""
+    centred = values - values.mean()
+    power = (np.abs(np.fft.rfft(centred)) ** 2)[1:]
+    freqs = np.fft.rfftfreq(len(centred), d=hours_per_step)[1:]
+    total = power.sum()
+    shares = power / total if total > 0 else np.zeros_like(power)
+    return pd.Series(shares, index=pd.Index(1 / freqs, name="period (hours)"))
 
 
 def main_periods(values: np.ndarray, *, hours_per_step: float, top: int = 3) -> list[tuple]:
     """The periods (hours) carrying the most variance in the periodogram, with their share."""
-    centred = values - values.mean()
-    power = np.abs(np.fft.rfft(centred)) ** 2
-    freqs = np.fft.rfftfreq(len(centred), d=hours_per_step)
-    power, freqs = power[1:], freqs[1:]
-    total = power.sum()
-    if total == 0:
+    spectrum = periodogram(values, hours_per_step=hours_per_step)
+    power = spectrum.to_numpy()
+    if power.sum() == 0:
         return []
     # Local maxima only, so that one broad peak is not reported as three neighbouring periods.
     padded = np.concatenate(([-np.inf], power, [-np.inf]))
     peaks = np.flatnonzero((power >= padded[:-2]) & (power > padded[2:]))
     strongest = peaks[np.argsort(power[peaks])[::-1][:top]]
-    return [(float(1 / freqs[i]), float(power[i] / total)) for i in strongest]
+    return [(float(spectrum.index[i]), float(power[i])) for i in strongest]
 
 
 def decomposition(series: pd.Series) -> Decomposition | None:
@@ -433,17 +518,28 @@ def decomposition(series: pd.Series) -> Decomposition | None:
     detrended = np.var(fit.seasonal + fit.resid)
     strength = max(0.0, 1 - np.var(fit.resid) / detrended) if detrended > 0 else 0.0
     swing = seasonal.groupby(seasonal.index.floor("D")).agg(lambda day: day.max() - day.min())
+    trend = pd.Series(fit.trend, index=grid.index)
+    edge = _trend_edge(per_day)
+    trend.iloc[:edge] = np.nan
+    trend.iloc[len(trend) - edge :] = np.nan
+    hours_per_step = interval / pd.Timedelta(hours=1)
+    values = grid.to_numpy(dtype=float)
     return Decomposition(
         observed=grid,
-        trend=pd.Series(fit.trend, index=grid.index),
+        trend=trend,
         seasonal=seasonal,
         resid=resid,
         seasonal_strength=float(strength),
         seasonal_range=float(swing.mean()),
-        periods=main_periods(
-            grid.to_numpy(dtype=float), hours_per_step=interval / pd.Timedelta(hours=1)
-        ),
+        periods=main_periods(values, hours_per_step=hours_per_step),
+        spectrum=periodogram(values, hours_per_step=hours_per_step),
     )
+
+
+def _trend_edge(period: int) -> int:
+    """Half the trend window statsmodels' STL uses by default for `period` (seasonal=7)."""
+    window = int(np.ceil(1.5 * period / (1 - 1.5 / 7)))
+    return (window + (window % 2 == 0)) // 2
 
 
 # --- What the unit measures ------------------------------------------------------------------
@@ -534,14 +630,20 @@ _HEADLINES = {
 
 
 def hypothesis(
-    series: pd.Series, *, direction: Direction | None, tz: tzinfo, acf_day: float | None = None
+    series: pd.Series,
+    *,
+    direction: Direction | None,
+    tz: tzinfo,
+    acf_day: float | None = None,
+    cycle: DailyCycle | None = None,
 ) -> Hypothesis:
     """What the series most likely measures, argued from its OBIS direction and its shape.
 
     The verdict comes from the data alone: the OBIS direction corroborates or contradicts it,
-    it never decides it.
+    it never decides it. `cycle` is daily_cycle's answer, computed here when not given.
     """
     features = shape(series, tz=tz, acf_day=acf_day)
+    cycle = cycle or daily_cycle(series, tz=tz)
     kind = classify(features)
     evidence = []
     if direction is Direction.EXPORT:
@@ -555,10 +657,15 @@ def hypothesis(
         f"time, and {features.night_zero_share:.0%} of the night readings are zero; "
         f"{features.zero_share:.0%} of all readings are zero."
     )
-    evidence.append(
-        f"The mean by time of day peaks in the hour from {features.peak_hour:02d}:00 local time"
-        + (" (midday)." if features.peak_hour in MIDDAY_HOURS else ", not at midday.")
-    )
+    peak = f"The mean by time of day peaks in the hour from {features.peak_hour:02d}:00 local time"
+    if cycle.present:
+        midday = " (midday)" if features.peak_hour in MIDDAY_HOURS else ", not at midday"
+        evidence.append(f"{peak}{midday}; {cycle.numbers}.")
+    else:
+        evidence.append(
+            f"{peak}, but {cycle.numbers}: no daily cycle, so that peak is not a time of day "
+            "to rely on."
+        )
     evidence.append(
         f"Size: {features.mean_power:.3f} kW on average, a base load (10th percentile) of "
         f"{features.base_power:.3f} kW, a largest interval of {features.peak_power:.2f} kW "

@@ -156,9 +156,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    # A source that fails after its retries is reported by ingest_meters; urllib3's warning
-    # on each retry would only repeat it.
-    "loggers": {"urllib3": {"level": "ERROR"}},
+    "loggers": {
+        # A source that fails after its retries is reported by ingest_meters; urllib3's
+        # warning on each retry would only repeat it.
+        "urllib3": {"level": "ERROR"},
+        # Django's own DEBUG-only console handler would print each django.* record a second
+        # time beside the root handler: its records go through the root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # --- Production and security ---------------------------------------------------------------

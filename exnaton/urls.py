@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from exnaton.health import healthz, readyz
-from meters.views import home
+from meters.views import FaviconView, home
 
 urlpatterns = [
     path("", home, name="home"),
@@ -11,9 +11,11 @@ urlpatterns = [
     # Login for the HTML pages (templates/registration/); API clients may use a token instead.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # The REST API, its OpenAPI schema, Swagger UI and Redoc (meters/api/urls.py).
+    # The REST API (index at /api/v1/), its OpenAPI schema, Swagger UI and Redoc
+    # (meters/api/urls.py).
     path("api/", include("meters.api.urls")),
     path("analysis/", include("analysis.urls")),
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]

@@ -1,18 +1,24 @@
 """Admin for units and readings, fit for tables of tens of millions of readings.
 
 Readings are read-only (the feed is the source of truth). The reading list never counts the
-whole table, its date drill-down runs no query, and its filters list units and OBIS codes from
-the small tables, never with a DISTINCT over readings.
+whole table, its date drill-down offers the span of the readings from the channels' spans (no
+query over readings), its filters list units and OBIS codes from the small tables, and
+qualities from PostgreSQL's statistics once the table is large (selectors.reading_qualities).
 """
+
+import calendar
+import datetime
 
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from meters.models import Channel, Reading, Unit
-
-KNOWN_QUALITIES = ("measured", "estimated", "substituted", "unknown")
+from meters.selectors import reading_qualities, readings_span
 
 
 class ChannelInline(admin.TabularInline):
@@ -61,7 +67,7 @@ class UnitAdmin(admin.ModelAdmin):
         "last_error",
     ]
     fieldsets = [
-        (None, {"fields": ["muid", "created_at"]}),
+        (None, {"fields": ["muid", "links", "created_at"]}),
         (
             "Polling (ingest_meters polls the enabled units that are due)",
             {
@@ -83,7 +89,7 @@ class UnitAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A unit's muid is its identity: given once, when the unit is registered here.
-        return ["created_at", *self.poll_state, *(["muid"] if obj else [])]
+        return ["links", "created_at", *self.poll_state, *(["muid"] if obj else [])]
 
     def get_changeform_initial_data(self, request):
         return {"poll_enabled": True, **super().get_changeform_initial_data(request)}
@@ -110,6 +116,24 @@ class UnitAdmin(admin.ModelAdmin):
     @admin.display(description="readings")
     def readings(self, unit: Unit) -> int:
         return sum(channel.reading_count for channel in unit.channels.all())
+
+    def view_on_site(self, unit: Unit) -> str:
+        return reverse("analysis:report", args=[unit.muid])
+
+    @admin.display(description="see")
+    def links(self, unit: Unit) -> str:
+        if unit.pk is None:  # a unit being registered
+            return "-"
+        return format_html(
+            '<a href="{}">report</a> · <a href="{}?unit={}">readings</a> · '
+            '<a href="{}">API</a> · <a href="{}?muid={}">API readings</a>',
+            reverse("analysis:report", args=[unit.muid]),
+            reverse("admin:meters_reading_changelist"),
+            unit.muid,
+            reverse("unit-detail", args=[unit.muid]),
+            reverse("reading-list"),
+            unit.muid,
+        )
 
 
 class EstimatedCountPaginator(Paginator):
@@ -166,7 +190,8 @@ class QualityFilter(admin.SimpleListFilter):
     parameter_name = "quality"
 
     def lookups(self, request, model_admin):
-        return [(quality, quality) for quality in KNOWN_QUALITIES]
+        # Only the qualities readings have: a choice that lists nothing is a dead end.
+        return [(quality, quality) for quality in reading_qualities()]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -197,6 +222,28 @@ class ReadingAdmin(admin.ModelAdmin):
     @admin.display(description="OBIS code")
     def obis(self, reading: Reading) -> str:
         return reading.channel.code
+
+    def get_date_hierarchy_drilldown(self, year: int | None, month: int | None):
+        """The years, months or days of the drill-down (django-admin-lightweight-date-hierarchy)
+        that hold readings' span, from the channels' spans in the current zone: its default
+        offers three years either side of today, readings or not."""
+        first, last = readings_span()
+        if first is None or last is None:
+            return []
+        first, last = timezone.localtime(first).date(), timezone.localtime(last).date()
+        if year is None:
+            return [datetime.date(y, 1, 1) for y in range(first.year, last.year + 1)]
+        if month is None:
+            span = ((first.year, first.month), (last.year, last.month))
+            return [
+                datetime.date(year, m, 1) for m in range(1, 13) if span[0] <= (year, m) <= span[1]
+            ]
+        days = calendar.monthrange(year, month)[1]
+        return [
+            day
+            for day in (datetime.date(year, month, d) for d in range(1, days + 1))
+            if first <= day <= last
+        ]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -49,6 +49,54 @@ from meters.models import (
 READING_INTERVAL = timedelta(minutes=15)
 
 
+def channel_completeness(channel: Channel) -> float:
+    """The share of the 15-minute intervals from the channel's first reading to its last that
+    hold a reading (0 without readings), from the channel's stored span and count.
+    """
+    if not channel.first_reading_at or not channel.last_reading_at:
+        return 0.0
+    expected = (channel.last_reading_at - channel.first_reading_at) // READING_INTERVAL + 1
+    return channel.reading_count / expected
+
+
+def readings_span() -> tuple[datetime | None, datetime | None]:
+    """The first and last reading of all channels, from the channels' stored spans (no query
+    over readings)."""
+    span = Channel.objects.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
+    return span["first"], span["last"]
+
+
+# Below this many readings (PostgreSQL's estimate) a DISTINCT over the table is cheap.
+DISTINCT_BELOW = 100_000
+
+
+def reading_qualities() -> list[str]:
+    """The qualities that stored readings have, sorted.
+
+    A DISTINCT over a table of tens of millions of readings would read all of it (no index
+    leads with quality): past DISTINCT_BELOW readings on PostgreSQL the planner's statistics
+    answer instead, the column's most common values as of the last ANALYZE, which hold every
+    quality of more than a sliver of the readings.
+    """
+    table = Reading._meta.db_table
+    if connections["default"].vendor == "postgresql":
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
+            )
+            (estimate,) = cursor.fetchone()
+            if estimate >= DISTINCT_BELOW:
+                cursor.execute(
+                    "SELECT most_common_vals::text::text[] FROM pg_stats "
+                    "WHERE schemaname = current_schema() AND tablename = %s AND attname = %s",
+                    [table, "quality"],
+                )
+                row = cursor.fetchone()
+                if row and row[0]:
+                    return sorted(row[0])
+    return list(Reading.objects.order_by("quality").values_list("quality", flat=True).distinct())
+
+
 def units_with_channels() -> QuerySet[Unit]:
     """All units, each with its channels prefetched (two queries whatever the count).
 

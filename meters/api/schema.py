@@ -1,4 +1,9 @@
-"""OpenAPI descriptions and examples of the query parameters and error responses."""
+"""OpenAPI descriptions and examples of the query parameters and error responses.
+
+Swagger UI's "Try it out" fills each parameter with its first example: the first example of
+every optional filter is empty (no filter), so the first click on an operation answers JSON
+for everything the user may read. The other examples stay a click away in the list.
+"""
 
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
@@ -10,6 +15,16 @@ from meters.selectors import Agg, Interval
 
 CONSUMER = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 PRODUCER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+
+
+# Media types. Errors are always JSON, whatever was asked for (meters.api.views).
+JSON = "application/json"
+CSV = "text/csv"
+# A muid as a pattern rather than `format: uuid`: Swagger UI has no input for an array of
+# uuids and logs "Could not find component: JsonSchema_string_uuid" on every page view.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+# The first example of an optional filter: leave it out.
+NO_FILTER = "No filter"
 
 
 def _query(name: str, kind, description: str, examples: dict, **kwargs) -> OpenApiParameter:
@@ -25,33 +40,35 @@ def _query(name: str, kind, description: str, examples: dict, **kwargs) -> OpenA
 
 MUID = _query(
     "muid",
-    OpenApiTypes.UUID,
-    "Only these metering units. Repeat the parameter or separate muids with commas. "
-    "A muid that is not held gives no readings (not an error).",
-    {"One unit": [CONSUMER], "Two units side by side": [CONSUMER, PRODUCER]},
-    many=True,
+    {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN}},
+    "Only these metering units (UUIDs). Repeat the parameter or separate muids with commas. "
+    "Empty: every unit you may read. A muid that is not held gives no readings (not an error).",
+    {NO_FILTER: [], "One unit": [CONSUMER], "Two units side by side": [CONSUMER, PRODUCER]},
 )
 OBIS = _query(
     "obis",
     OpenApiTypes.STR,
     "Only these OBIS codes, as 12 hex digits (0100011D00FF) or readable (1-0:1.29.0*255). "
-    "Repeat the parameter or separate codes with commas.",
-    {"Import, hex": ["0100011D00FF"], "Export, readable": ["1-0:2.29.0*255"]},
+    "Repeat the parameter or separate codes with commas. Empty: every channel.",
+    {NO_FILTER: [], "Import, hex": ["0100011D00FF"], "Export, readable": ["1-0:2.29.0*255"]},
     many=True,
 )
 QUALITY = _query(
     "quality",
     OpenApiTypes.STR,
-    "Only readings of these qualities, as sent by the source. Repeat or separate with commas.",
-    {"Measured": ["measured"]},
+    "Only readings of these qualities, as sent by the source. Repeat or separate with commas. "
+    "Empty: every quality.",
+    {NO_FILTER: [], "Measured": ["measured"]},
     many=True,
 )
 START = _query(
     "start",
     OpenApiTypes.STR,
     "Readings at or after this instant (inclusive): ISO 8601 with a UTC offset (Z or +01:00), "
-    "or a plain date, meaning midnight at the start of that day in tz.",
+    "or a plain date, meaning midnight at the start of that day in tz. Empty: from the first "
+    "reading.",
     {
+        "From the first reading": "",
         "Local date": "2023-02-01",
         "Instant with offset": "2023-02-01T00:00:00+01:00",
         "Instant in UTC": "2023-01-31T23:00:00Z",
@@ -60,8 +77,13 @@ START = _query(
 END = _query(
     "end",
     OpenApiTypes.STR,
-    "Readings before this instant (exclusive); same forms as start, and later than start.",
-    {"Local date": "2023-03-01", "Instant with offset": "2023-03-01T00:00:00+01:00"},
+    "Readings before this instant (exclusive); same forms as start, and later than start. "
+    "Empty: to the last reading.",
+    {
+        "To the last reading": "",
+        "Local date": "2023-03-01",
+        "Instant with offset": "2023-03-01T00:00:00+01:00",
+    },
 )
 TZ = _query(
     "tz",
@@ -70,19 +92,11 @@ TZ = _query(
     {"Zurich": "Europe/Zurich", "UTC": "UTC"},
     default=settings.TIME_ZONE,
 )
-FORMAT = _query(
-    "format",
-    OpenApiTypes.STR,
-    "csv streams every matching row as CSV (no pagination; /readings/ refuses more than "
-    f"{settings.API_CSV_MAX_ROWS} rows with a 400); json (default) answers JSON.",
-    {"CSV export": "csv"},
-    enum=["json", "csv"],
-)
 ORDERING = _query(
     "ordering",
     OpenApiTypes.STR,
     "timestamp: oldest first (default); -timestamp: newest first.",
-    {"Newest first": "-timestamp"},
+    {"Oldest first": "timestamp", "Newest first": "-timestamp"},
     enum=["timestamp", "-timestamp"],
     default="timestamp",
 )
@@ -91,13 +105,13 @@ PAGE_SIZE = _query(
     OpenApiTypes.INT,
     f"Readings per page, 1 to {settings.API_MAX_PAGE_SIZE} (default {settings.API_PAGE_SIZE}); "
     "more is a 400.",
-    {"One day of one channel": 96},
+    {"One day of one channel": 96, "The largest page": settings.API_MAX_PAGE_SIZE},
 )
 CURSOR = _query(
     "cursor",
     OpenApiTypes.STR,
     "Opaque position from the next or previous link of a page; do not build it yourself.",
-    {"From a next link": "MjAyMy0wMi0wMVQyMzo0NTowMFp8MXww"},
+    {"The first page": "", "From a next link": "MjAyMy0wMi0wMVQyMzo0NTowMFp8MXww"},
 )
 INTERVAL = _query(
     "interval",
@@ -105,9 +119,12 @@ INTERVAL = _query(
     "Bucket length. day, week (from Monday) and month follow the local calendar of tz, so a "
     "day is 23 or 25 hours long across a DST change. At most "
     f"{settings.API_MAX_BUCKETS} buckets per series in [start, end).",
-    {"Daily": "day", "Quarter hours": "15min", "Monthly": "month"},
+    {"Daily": "day", "Hourly": "hour", "Quarter hours": "15min", "Monthly": "month"},
     enum=[interval.value for interval in Interval],
     required=True,
+    # Not a default of the API (interval is required): Swagger UI selects it in the list,
+    # which would otherwise start at the first value, 15min.
+    default=Interval.DAY.value,
 )
 AGG = _query(
     "agg",
@@ -118,6 +135,12 @@ AGG = _query(
     enum=[agg.value for agg in Agg],
     default=Agg.SUM.value,
 )
+
+# drf-spectacular offers `format` (json, csv) on an operation with both renderers: the JSON
+# operations keep answering format=csv for the clients written before the CSV operations were
+# split off, but no longer offer it (Swagger UI prefilled it, and a generated client typed
+# the CSV as JSON).
+NO_FORMAT = OpenApiParameter("format", OpenApiTypes.STR, OpenApiParameter.QUERY, exclude=True)
 
 READING_FILTERS = [MUID, OBIS, QUALITY, START, END, TZ]
 
@@ -158,16 +181,24 @@ THROTTLED = _error(
     "Throttled",
     {"detail": ["Request was throttled. Expected available in 12 seconds."]},
 )
-# Responses every endpoint of the API can give.
-ACCESS = {401: UNAUTHORIZED, 429: THROTTLED}
+# Error responses, declared as JSON only: a CSV operation's errors are JSON too.
+ACCESS = {(401, JSON): UNAUTHORIZED, (429, JSON): THROTTLED}
+INVALID = {(400, JSON): BAD_REQUEST, **ACCESS}
 
 
-def csv_response(description: str, example: str) -> OpenApiResponse:
-    return OpenApiResponse(
-        OpenApiTypes.STR,
-        description=description,
-        examples=[OpenApiExample("CSV", value=example, media_type="text/csv")],
-    )
+def csv_response(description: str, example: str) -> dict:
+    """The 200 of a CSV operation: text/csv only, a string, so a generated client reads text.
+
+    Never beside application/json on one operation: a client generator types a 200 by its first
+    media type and would parse the CSV as JSON.
+    """
+    return {
+        (200, CSV): OpenApiResponse(
+            OpenApiTypes.STR,
+            description=description,
+            examples=[OpenApiExample("CSV", value=example, media_type=CSV)],
+        )
+    }
 
 
 class PageSchema(AutoSchema):

@@ -82,6 +82,9 @@ class ChannelSerializer(serializers.ModelSerializer):
             "last_reading_at",
             "reading_count",
         ]
+        # Read-only: an answer always holds every field, so the schema marks each required
+        # (a model default would otherwise make reading_count optional).
+        read_only_fields = fields
         extra_kwargs = {"obis": {"help_text": "OBIS code as 12 hex digits, as the feed sends it."}}
 
 
@@ -164,8 +167,12 @@ class BucketSerializer(serializers.Serializer):
 
 
 class AggregateSerializer(serializers.Serializer):
-    interval = serializers.CharField()
-    agg = serializers.CharField()
+    interval = serializers.ChoiceField(
+        choices=[interval.value for interval in Interval], help_text="The interval asked for."
+    )
+    agg = serializers.ChoiceField(
+        choices=[agg.value for agg in Agg], help_text="The aggregate asked for."
+    )
     tz = serializers.CharField(help_text="The zone whose calendar the buckets follow.")
     start = LocalDateTimeField(allow_null=True, help_text="The start parameter, as understood.")
     end = LocalDateTimeField(allow_null=True, help_text="The end parameter, as understood.")

@@ -1,23 +1,26 @@
-"""Routes under /api/: version 1 of the API, its OpenAPI schema and the two documentation UIs."""
+"""Routes under /api/: version 1 of the API with its index, the OpenAPI schema and the docs.
 
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+/api/v1/ lists every endpoint (ApiRootView); /api/ sends a browser there.
+"""
 
-from meters.api.views import ReadingViewSet, UnitViewSet
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-router = DefaultRouter()
-router.register("v1/units", UnitViewSet, basename="unit")
-router.register("v1/readings", ReadingViewSet, basename="reading")
+from meters.api.docs import RedocView, redoc_bundle
+from meters.api.views import ApiRootView, ReadingViewSet, UnitViewSet
+
+router = SimpleRouter()
+router.register("units", UnitViewSet, basename="unit")
+router.register("readings", ReadingViewSet, basename="reading")
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api-root"), name="api"),
+    path("v1/", ApiRootView.as_view(), name="api-root"),
+    path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    # Redoc's own template loads fonts from Google; this one does not (works offline).
-    path(
-        "redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
-        name="redoc",
-    ),
-    *router.urls,
+    path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
 ]

@@ -5,13 +5,16 @@ from itertools import chain
 from django.conf import settings
 from django.db import DataError
 from django.http import Http404
+from django.urls import reverse
 from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from meters.api import schema
 from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
@@ -59,115 +62,197 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
         except Http404:
             raise NotFound("No unit with this muid.") from None
 
+    # Operation ids in camelCase: Swagger UI's deep links read an underscore as an escaped
+    # space and log a deprecation error. Generated clients snake-case them (units_list).
     @extend_schema(
+        operation_id="unitsList",
+        tags=["units"],
         summary="List the units",
         description="Every unit this user may read, with its channels; two queries whatever "
         "the number of units.",
-        responses={200: UnitSerializer(many=True), **schema.ACCESS},
+        responses={(200, schema.JSON): UnitSerializer(many=True), **schema.ACCESS},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
+        operation_id="unitsRetrieve",
+        tags=["units"],
         summary="One unit",
-        responses={200: UnitSerializer, 404: schema.NOT_FOUND, **schema.ACCESS},
+        responses={
+            (200, schema.JSON): UnitSerializer,
+            (404, schema.JSON): schema.NOT_FOUND,
+            **schema.ACCESS,
+        },
     )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
 
+READINGS_CSV_EXAMPLE = (
+    "muid,obis,timestamp,value,quality,measurement\r\n"
+    f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00Z,0.0117,measured,energy\r\n"
+)
+BUCKETS_CSV_EXAMPLE = (
+    "muid,obis,start,end,value,count,expected\r\n"
+    f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00+01:00,"
+    "2023-02-02T00:00:00+01:00,3.5731,96,96\r\n"
+)
+AGGREGATE_EXAMPLE = OpenApiExample(
+    "Daily energy",
+    value={
+        "interval": "day",
+        "agg": "sum",
+        "tz": "Europe/Zurich",
+        "start": "2023-03-26T00:00:00+01:00",
+        "end": "2023-03-27T00:00:00+02:00",
+        "buckets": [
+            {
+                "muid": schema.CONSUMER,
+                "obis": "0100011D00FF",
+                "start": "2023-03-26T00:00:00+01:00",
+                "end": "2023-03-27T00:00:00+02:00",
+                "value": "3.1415",
+                "unit": "kWh",
+                "count": 92,
+                "expected": 92,
+            }
+        ],
+    },
+)
+AGGREGATE_DESCRIPTION = (
+    "The database groups the filtered readings of each channel into buckets of interval in the "
+    "local calendar of tz and aggregates them with agg. Buckets without readings are left out; "
+    "count < expected marks a gap or a bucket cut by start/end."
+)
+
+
 class ReadingViewSet(viewsets.ViewSet):
-    """Readings, filtered, as pages or CSV; and aggregated into buckets by the database."""
+    """Readings, filtered, as pages or CSV; and aggregated into buckets by the database.
+
+    JSON and CSV are separate operations (readings/ and readings/csv/, readings/aggregate/ and
+    readings/aggregate/csv/), each with one media type, so that a generated client can type
+    its answer. `format=csv` and `Accept: text/csv` on the JSON operations still answer CSV
+    for the clients written before the split; the schema no longer offers them.
+    """
 
     renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
     @extend_schema(
+        operation_id="readingsList",
+        tags=["readings"],
         summary="List readings",
         description="Filtered readings, one page at a time (cursor pagination, stable under "
-        "inserts), or all of them as CSV with format=csv.",
+        "inserts). All of them as one CSV: readings/csv/.",
         parameters=[
             *schema.READING_FILTERS,
             schema.ORDERING,
             schema.PAGE_SIZE,
             schema.CURSOR,
-            schema.FORMAT,
+            schema.NO_FORMAT,
         ],
-        responses={
-            (200, "application/json"): ReadingPageSerializer,
-            (200, "text/csv"): schema.csv_response(
-                "Every matching reading, streamed.",
-                "muid,obis,timestamp,value,quality,measurement\r\n"
-                f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00Z,0.0117,measured,energy\r\n",
-            ),
-            400: schema.BAD_REQUEST,
-            **schema.ACCESS,
-        },
+        responses={(200, schema.JSON): ReadingPageSerializer, **schema.INVALID},
     )
     def list(self, request):
+        if self._csv(request):
+            return self._readings_csv()
         readings, params = self._filtered(ReadingListFilter)
         readings = readings_with_channel(readings)
         descending = params["ordering"] == "-timestamp"
-        if self._csv(request):
-            order = ["-timestamp", "-channel_id"] if descending else ["timestamp", "channel_id"]
-            self._check_csv_limit(readings)
-            rows = readings.order_by(*order).values_list(*READING_FIELDS)
-            return csv_response(
-                filename="readings.csv",
-                header=READING_FIELDS,
-                rows=(
-                    (muid, obis, format_utc(timestamp), decimal_text(value), quality, kind)
-                    for muid, obis, timestamp, value, quality, kind in rows.iterator(2000)
-                ),
-            )
         page = paginate(readings, request, descending=descending, fields=READING_FIELDS)
         return Response(reading_page_data(page))
 
     @extend_schema(
-        summary="Aggregate readings into time buckets",
-        description="The database groups the filtered readings of each channel into buckets of "
-        "interval in the local calendar of tz and aggregates them with agg. Buckets without "
-        "readings are left out; count < expected marks a gap or a bucket cut by start/end.",
-        parameters=[*schema.READING_FILTERS, schema.INTERVAL, schema.AGG, schema.FORMAT],
+        operation_id="readingsCsv",
+        tags=["readings"],
+        summary="Export readings as CSV",
+        description="Every matching reading as CSV, streamed (no pagination). More than "
+        f"{settings.API_CSV_MAX_ROWS} matching readings is a 400 on format: narrow the range.",
+        parameters=[*schema.READING_FILTERS, schema.ORDERING],
         responses={
-            (200, "application/json"): OpenApiResponse(
-                AggregateSerializer,
-                examples=[
-                    OpenApiExample(
-                        "Daily energy",
-                        value={
-                            "interval": "day",
-                            "agg": "sum",
-                            "tz": "Europe/Zurich",
-                            "start": "2023-03-26T00:00:00+01:00",
-                            "end": "2023-03-27T00:00:00+02:00",
-                            "buckets": [
-                                {
-                                    "muid": schema.CONSUMER,
-                                    "obis": "0100011D00FF",
-                                    "start": "2023-03-26T00:00:00+01:00",
-                                    "end": "2023-03-27T00:00:00+02:00",
-                                    "value": "3.1415",
-                                    "unit": "kWh",
-                                    "count": 92,
-                                    "expected": 92,
-                                }
-                            ],
-                        },
-                    )
-                ],
-            ),
-            (200, "text/csv"): schema.csv_response(
-                "The buckets, streamed.",
-                "muid,obis,start,end,value,count,expected\r\n"
-                f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00+01:00,"
-                "2023-02-02T00:00:00+01:00,3.5731,96,96\r\n",
-            ),
-            400: schema.BAD_REQUEST,
-            **schema.ACCESS,
+            **schema.csv_response("Every matching reading, streamed.", READINGS_CSV_EXAMPLE),
+            **schema.INVALID,
+        },
+    )
+    @action(detail=False, url_path="csv", url_name="csv", renderer_classes=[CSVRenderer])
+    def readings_csv(self, request):
+        return self._readings_csv()
+
+    @extend_schema(
+        operation_id="readingsAggregate",
+        tags=["readings"],
+        summary="Aggregate readings into time buckets",
+        description=f"{AGGREGATE_DESCRIPTION} The same as CSV: readings/aggregate/csv/.",
+        parameters=[*schema.READING_FILTERS, schema.INTERVAL, schema.AGG, schema.NO_FORMAT],
+        responses={
+            (200, schema.JSON): OpenApiResponse(AggregateSerializer, examples=[AGGREGATE_EXAMPLE]),
+            **schema.INVALID,
         },
     )
     @action(detail=False)
     def aggregate(self, request):
+        if self._csv(request):
+            return self._aggregate_csv()
+        interval, agg, tz, params, buckets = self._buckets()
+        answer = aggregate_data(
+            interval=interval,
+            agg=agg,
+            tz=tz,
+            start=params["start"],
+            end=params["end"],
+            buckets=buckets,
+        )
+        return Response(answer)
+
+    @extend_schema(
+        operation_id="readingsAggregateCsv",
+        tags=["readings"],
+        summary="Export aggregated buckets as CSV",
+        description=AGGREGATE_DESCRIPTION,
+        parameters=[*schema.READING_FILTERS, schema.INTERVAL, schema.AGG],
+        responses={
+            **schema.csv_response("The buckets, streamed.", BUCKETS_CSV_EXAMPLE),
+            **schema.INVALID,
+        },
+    )
+    @action(
+        detail=False,
+        url_path="aggregate/csv",
+        url_name="aggregate-csv",
+        renderer_classes=[CSVRenderer],
+    )
+    def aggregate_csv(self, request):
+        return self._aggregate_csv()
+
+    def _readings_csv(self):
+        readings, params = self._filtered(ReadingListFilter)
+        readings = readings_with_channel(readings)
+        descending = params["ordering"] == "-timestamp"
+        order = ["-timestamp", "-channel_id"] if descending else ["timestamp", "channel_id"]
+        self._check_csv_limit(readings)
+        rows = readings.order_by(*order).values_list(*READING_FIELDS)
+        return csv_response(
+            filename="readings.csv",
+            header=READING_FIELDS,
+            rows=(
+                (muid, obis, format_utc(timestamp), decimal_text(value), quality, kind)
+                for muid, obis, timestamp, value, quality, kind in rows.iterator(2000)
+            ),
+        )
+
+    def _aggregate_csv(self):
+        interval, agg, tz, _params, buckets = self._buckets()
+        return csv_response(
+            filename=f"readings-{interval}-{agg}-{slugify(str(tz))}.csv",
+            header=BUCKET_FIELDS,
+            rows=(
+                (b.muid, b.obis, start, end, decimal_text(b.value), b.count, b.expected)
+                for b, start, end in with_bound_texts(buckets)
+            ),
+        )
+
+    def _buckets(self):
+        """The validated parameters and an iterator of the buckets, its query already run."""
         readings, params = self._filtered(ReadingAggregateFilter)
         interval, agg, tz = Interval(params["interval"]), Agg(params["agg"]), params["tz"]
         self._check_bucket_limit(params, interval)
@@ -180,25 +265,7 @@ class ReadingViewSet(viewsets.ViewSet):
             raise ValidationError(
                 {"tz": ["This time zone is not known to the database."]}
             ) from None
-        buckets = chain([first], buckets) if first else iter(())
-        if self._csv(request):
-            return csv_response(
-                filename=f"readings-{interval}-{agg}-{slugify(str(tz))}.csv",
-                header=BUCKET_FIELDS,
-                rows=(
-                    (b.muid, b.obis, start, end, decimal_text(b.value), b.count, b.expected)
-                    for b, start, end in with_bound_texts(buckets)
-                ),
-            )
-        answer = aggregate_data(
-            interval=interval,
-            agg=agg,
-            tz=tz,
-            start=params["start"],
-            end=params["end"],
-            buckets=buckets,
-        )
-        return Response(answer)
+        return interval, agg, tz, params, chain([first], buckets) if first else iter(())
 
     def _filtered(self, filter_class: type[ReadingFilter]):
         filterset = filter_class(
@@ -271,3 +338,32 @@ class ReadingViewSet(viewsets.ViewSet):
 # Set here rather than in the class body, where the name would hide the schema module from the
 # decorators.
 ReadingViewSet.schema = schema.PageSchema()
+
+
+class ApiRootView(APIView):
+    """The index of version 1: a link to every endpoint, the schema and the docs.
+
+    Public, as the schema is: it names endpoints, not data.
+    """
+
+    permission_classes = [AllowAny]
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer]
+
+    @extend_schema(exclude=True)
+    def get(self, request, format=None):
+        def url(name: str) -> str:
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {
+                "units": url("unit-list"),
+                "unit": url("unit-list") + "{muid}/",
+                "readings": url("reading-list"),
+                "readings_csv": url("reading-csv"),
+                "aggregate": url("reading-aggregate"),
+                "aggregate_csv": url("reading-aggregate-csv"),
+                "schema": url("schema"),
+                "docs": url("swagger-ui"),
+                "redoc": url("redoc"),
+            }
+        )

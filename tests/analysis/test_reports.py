@@ -39,6 +39,7 @@ def test_building_a_report_draws_no_chart(producer_series, monkeypatch):
         "heatmap",
         "acf",
         "stl",
+        "periodogram",
     ]
 
 

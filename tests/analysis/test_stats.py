@@ -34,12 +34,64 @@ def test_acf_covers_two_weeks_of_lags_at_fifteen_minutes(producer_series):
     assert (result.per_day, result.per_week) == (96, 672)
 
 
-def test_acf_reading_finds_the_daily_cycle_of_the_producer_only(producer_series, consumer_series):
+def test_acf_reading_says_what_the_lag_of_one_day_shows_and_no_more(
+    producer_series, consumer_series
+):
     producer = stats.autocorrelation(producer_series).reading
     consumer = stats.autocorrelation(consumer_series).reading
 
-    assert any(line.startswith("Daily cycle: ACF at lag 96 (one day) is 0.42") for line in producer)
-    assert any(line.startswith("No daily cycle") for line in consumer)
+    assert any(line.startswith("ACF at lag 96 (one day) is 0.42, above") for line in producer)
+    assert any(line.startswith("ACF at lag 96 (one day) is -0.08 (95%") for line in consumer)
+    # Whether the time of day predicts the value is daily_cycle's test.
+    assert not [line for line in producer + consumer if "daily cycle" in line.lower()]
+
+
+def test_the_producer_has_a_daily_cycle_beyond_any_shuffle(producer_series):
+    cycle = stats.daily_cycle(producer_series, tz=ZURICH)
+
+    assert cycle.present
+    assert cycle.explained > 0.4 > cycle.baseline
+    assert cycle.p_value == 1 / (stats.SHUFFLES + 1)
+
+
+def test_the_consumers_profile_explains_no_more_than_shuffled_readings(consumer_series):
+    cycle = stats.daily_cycle(consumer_series, tz=ZURICH)
+
+    assert not cycle.present
+    assert cycle.explained < cycle.baseline
+    assert cycle.sentence.startswith("No daily cycle: the time of day explains 3.8%")
+
+
+def test_noise_has_no_daily_cycle_and_a_solar_shape_has_one():
+    shaped = pv_shaped(days=14)
+    noise = pd.Series(np.random.default_rng(3).permutation(shaped.to_numpy()), shaped.index)
+
+    assert stats.daily_cycle(shaped, tz=ZURICH).present
+    assert not stats.daily_cycle(noise, tz=ZURICH).present
+
+
+def test_the_daily_cycle_test_gives_the_same_answer_every_time(consumer_series):
+    assert stats.daily_cycle(consumer_series, tz=ZURICH) == stats.daily_cycle(
+        consumer_series, tz=ZURICH
+    )
+
+
+def test_the_stl_trend_leaves_out_its_edges_where_the_smoother_runs_out(consumer_series):
+    trend = stats.decomposition(consumer_series).trend
+    edge = trend.isna().to_numpy()
+
+    # statsmodels' default trend window for a period of 96 is 185 readings: 92 either side.
+    assert edge[:92].all()
+    assert edge[-92:].all()
+    assert not edge[92:-92].any()
+
+
+def test_the_periodogram_puts_a_day_first_for_the_producer(producer_series):
+    decomposition = stats.decomposition(producer_series)
+
+    assert decomposition.periods[0][0] == 24.0
+    assert decomposition.spectrum.sum() == pytest.approx(1.0)
+    assert decomposition.spectrum.loc[24.0] == pytest.approx(decomposition.periods[0][1])
 
 
 @pytest.mark.parametrize("name", ["consumer_series", "producer_series"])

@@ -2,6 +2,7 @@
 caching."""
 
 import re
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -13,7 +14,7 @@ from tests.analysis.conftest import consumption_shaped, pv_shaped
 from tests.conftest import CHALLENGE_UNITS, CONSUMER, PRODUCER
 from tests.factories import EXPORT, IMPORT
 
-UNIT_CHARTS = ["series", "grouped", "profile", "weekday", "heatmap", "acf", "stl"]
+UNIT_CHARTS = ["series", "grouped", "profile", "weekday", "heatmap", "acf", "stl", "periodogram"]
 OVERVIEW_CHARTS = ["daily", "series", "profiles"]
 REPORT_SECTIONS = [
     'id="quality"',
@@ -63,7 +64,7 @@ def test_report_of_each_challenge_unit_has_every_section(staff_client, challenge
     html = response.content.decode()
     for section in REPORT_SECTIONS:
         assert section in html
-    assert len(images(html)) == 7
+    assert len(images(html)) == 8
 
 
 def test_report_page_shows_each_chart_as_an_image_from_its_chart_url(
@@ -81,7 +82,7 @@ def test_report_page_shows_each_chart_as_an_image_from_its_chart_url(
         assert img["title"].strip()
         assert int(img["width"]) > 0
         assert int(img["height"]) > 0
-    assert html.count("<figcaption>") == 7
+    assert html.count("<figcaption>") == 8
     assert drawings == []  # the page itself draws nothing
 
 
@@ -127,6 +128,7 @@ def test_the_decomposition_chart_of_a_report_without_one_is_404(staff_client, in
 
     assert staff_client.get(chart_url(muid, "series")).status_code == 200
     assert staff_client.get(chart_url(muid, "stl")).status_code == 404
+    assert staff_client.get(chart_url(muid, "periodogram")).status_code == 404
 
 
 def test_a_chart_of_an_unknown_unit_is_404(staff_client, challenge_data):
@@ -350,3 +352,26 @@ def test_a_new_ingest_invalidates_the_cached_report(staff_client, ingest_series)
 
     assert f"{len(series) - 96} / {len(series) - 96}" in before
     assert f"{len(series)} / {len(series)}" in after
+
+
+def test_the_consumers_report_says_no_daily_cycle_everywhere_with_the_test_that_decides(
+    staff_client, challenge_data
+):
+    html = unescape(staff_client.get(report_url(CONSUMER.muid)).content.decode())
+
+    assert "No daily cycle: the time of day explains 3.8% of the readings' variance" in html
+    assert "p = 0.320" in html
+    # STL's strength of 0.30 beside it is said not to be a test of a cycle.
+    assert "so this strength is not a test of a cycle: the test above finds none" in html
+    # The profile's peak is not sold as a daily habit.
+    assert "no daily cycle, so that peak is not a time of day to rely on" in html
+    assert "the time of day predicts the value" not in html
+    assert "the time of day does not predict" not in html
+
+
+def test_the_producers_report_finds_a_daily_cycle_and_stl_agrees(staff_client, challenge_data):
+    html = unescape(staff_client.get(report_url(PRODUCER.muid)).content.decode())
+
+    assert "Daily cycle: the time of day explains 43.2% of the readings' variance" in html
+    assert "It agrees with the test above" in html
+    assert "No daily cycle" not in html

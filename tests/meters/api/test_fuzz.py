@@ -41,7 +41,9 @@ OPERATIONS = [
     "GET /api/v1/units/",
     "GET /api/v1/units/{muid}/",
     "GET /api/v1/readings/",
+    "GET /api/v1/readings/csv/",
     "GET /api/v1/readings/aggregate/",
+    "GET /api/v1/readings/aggregate/csv/",
 ]
 
 
