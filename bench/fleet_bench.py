@@ -7,8 +7,8 @@ database, the documents served over HTTP on loopback:
   the documents compact and half spaced; once with the URLs as SOURCE arguments, once as
   registered units (`register_units`, then `ingest_meters` with no argument);
 - documents: BIG_UNITS units x BIG_DAYS days, one document per unit, in each layout (compact,
-  spaced, pretty-printed), then the compact ones again (re-ingest, nothing changed);
-- one document: ONE_UNITS units x ONE_DAYS days in one compact document.
+  spaced, pretty-printed), then the pretty ones again (re-ingest, nothing changed).
+(bench/ingest_bench.py measures one document of a million readings.)
 The limit: psql's `\\copy` of the same rows from CSV into an empty table identical to
 meters_reading (`LIKE .. INCLUDING ALL`: the same indexes).
 
@@ -209,25 +209,6 @@ def documents(database: str, *, units: int, days: int) -> dict:
     return results
 
 
-def one_document(database: str, *, units: int, days: int) -> dict:
-    """UNITS x DAYS in one compact document."""
-    from bench.feeds import write_feed
-
-    results: dict = {"units": units, "days": days}
-    with tempfile.TemporaryDirectory(prefix="exnaton-one-") as tmp:
-        folder = Path(tmp)
-        write_feed(folder / "feed.json", units=units, days=days)
-        recreate_database(database)
-        migrate(database)
-        with serve(folder, delay=0) as base:
-            results["first"] = run_ingest(database, [f"{base}/feed.json"])
-            results["unchanged"] = run_ingest(database, [f"{base}/feed.json"])
-        results["copy"] = copy_limit(database, folder, units=units, days=days)
-    for key in ("first", "unchanged"):
-        _ratio(results[key], results["copy"])
-    return results
-
-
 def run(
     *,
     units: int,
@@ -235,16 +216,12 @@ def run(
     concurrency: int | None,
     big_units: int,
     big_days: int,
-    one_units: int,
-    one_days: int,
     database: str,
 ) -> dict:
     results = {
         "fleet": fleet(database, units=units, delay=delay, concurrency=concurrency),
         "documents": documents(database, units=big_units, days=big_days),
     }
-    if one_units:
-        results["one_document"] = one_document(database, units=one_units, days=one_days)
     drop_database(database)
     return results
 
@@ -256,8 +233,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, help="default: the setting's")
     parser.add_argument("--big-units", type=int, default=100)
     parser.add_argument("--big-days", type=int, default=105, help="105 days: 10,080 readings")
-    parser.add_argument("--one-units", type=int, default=20)
-    parser.add_argument("--one-days", type=int, default=521, help="20 x 521 days: 1,000,320")
     parser.add_argument("--database", default="exnaton_bench_fleet")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()

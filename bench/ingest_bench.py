@@ -150,9 +150,10 @@ def run(*, units: int, days: int, naive: int, database: str, keep: bool = False)
             first["readings_per_s"] / results["naive_orm"]["readings_per_s"], 1
         )
     if not keep:
-        from django.db import connections
+        if naive:  # Django was set up for the ORM loop: let go of its connection first
+            from django.db import connections
 
-        connections.close_all()
+            connections.close_all()
         drop_database(database)
     return results
 

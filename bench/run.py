@@ -21,12 +21,14 @@ RESULTS = ROOT / "bench" / "results"
 SIZES = {
     "full": {
         "ingest": {"units": 20, "days": 521, "naive": 20_000},
+        "fleet": {"units": 2000, "delay": 50, "big_units": 100, "big_days": 105},
         "query": {"database": "exnaton_bench_q35m", "units": 1000, "days": 365, "keep": True},
         "repeat": 30,
         "wrk_seconds": 20,
     },
     "quick": {
         "ingest": {"units": 2, "days": 104, "naive": 2_000},
+        "fleet": {"units": 100, "delay": 50, "big_units": 5, "big_days": 30},
         "query": {"database": "exnaton_bench_qquick", "units": 10, "days": 190, "keep": False},
         "repeat": 5,
         "wrk_seconds": 3,
@@ -76,6 +78,7 @@ def table(results: dict) -> str:
             f"| {label} | {row['readings']:,} | {row['seconds']} | {row['readings_per_s']:,} "
             f"| {ratio} | {rss} | {row['load']} |"
         )
+    lines += ["", *fleet_table(results["fleet"])]
     lines += [
         "",
         "| query (through the API vs the same SQL) | API median | API p95 | SQL median | SQL p95 "
@@ -116,6 +119,45 @@ def table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fleet_table(fleet: dict) -> list[str]:
+    """The fleet benchmark's rows: every workload next to its `\\copy`."""
+    lines = [
+        "| fleet ingest | sources | readings | seconds | sources/s | readings/s | vs COPY (time) "
+        "| peak RSS | CPU s | load (1/5/15 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    small, big = fleet["fleet"], fleet["documents"]
+    rows = [
+        (
+            f"{small['units']:,} units x 96 readings, {small['delay_ms']} ms late, as SOURCE URLs",
+            small["sources"],
+        ),
+        ("the same as registered units (`ingest_meters`, no argument)", small["registered"]),
+        ("PostgreSQL `\\copy` of the same rows", small["copy"]),
+    ]
+    rows += [
+        (
+            f"{big['units']} documents x {big['days'] * 96:,} readings, {layout} "
+            f"({big[layout]['megabytes']} MB)",
+            big[layout],
+        )
+        for layout in ("compact", "spaced", "pretty")
+    ]
+    rows += [
+        ("the pretty ones again, nothing changed", big["unchanged"]),
+        ("PostgreSQL `\\copy` of the same rows", big["copy"]),
+    ]
+    for label, row in rows:
+        copy = small["copy"] if "units x 96" in label or "registered" in label else big["copy"]
+        ratio = row.get("ratio_to_copy", round(row["seconds"] / copy["seconds"], 2))
+        lines.append(
+            f"| {label} | {row.get('sources', '-')} | {row['readings']:,} | {row['seconds']} "
+            f"| {row.get('sources_per_s', '-')} | {row.get('readings_per_s', '-')} | {ratio} "
+            f"| {row.get('peak_rss_mb', '-')} MB | {row.get('cpu_s', '-')} | {row['load']} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
@@ -139,6 +181,15 @@ def main() -> None:
             f"--units={ingest['units']}",
             f"--days={ingest['days']}",
             f"--naive={ingest['naive']}",
+        )
+        print("fleet benchmark ...", flush=True)
+        fleet = size["fleet"]
+        results["fleet"] = _run_json(
+            "bench.fleet_bench",
+            f"--units={fleet['units']}",
+            f"--delay={fleet['delay']}",
+            f"--big-units={fleet['big_units']}",
+            f"--big-days={fleet['big_days']}",
         )
     spec = size["query"]
     if args.rebuild or not _exists(spec["database"]):
