@@ -4,6 +4,13 @@ from datetime import UTC, date, datetime, time, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+# The instants the service deals in: parameters must lie in [EARLIEST, LATEST), and the ingest
+# stores only readings there. The far ends of Python's calendar (years 1 and 9999) overflow
+# when converted between zones, so rows stored outside it by older code are clamped or left
+# out by every page (see clamp and meters.selectors.IN_BOUNDS).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
 
 def parse_moment(text: str, tz: tzinfo) -> datetime:
     """An aware datetime from `2023-02-01T00:00:00+01:00`, `...Z`, or `2023-02-01`.
@@ -40,3 +47,9 @@ def parse_zone(name: str) -> ZoneInfo:
     if name not in _zone_names():
         raise ValueError(f"{name[:60]!r} is not an IANA time zone name such as Europe/Zurich.")
     return ZoneInfo(name)
+
+
+def clamp(moment: datetime) -> datetime:
+    """`moment` moved into [EARLIEST, LATEST]: the span of rows stored outside those bounds
+    by older code, cut to what a page can show without overflowing."""
+    return min(max(moment, EARLIEST), LATEST)
