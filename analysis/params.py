@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from analysis.stats import INTERVALS
-from meters.moments import LATEST, clamp
 from meters.params import IntervalField, ObisField, RangeForm
 
 
@@ -66,20 +65,17 @@ def resolve_window(
     """The window to read: the one asked for, else the last ANALYSIS_DEFAULT_DAYS of data.
 
     A missing end is the end of the data; a missing start is the default span before the end,
-    never before the first reading. The data's span is clamped into [EARLIEST, LATEST]: a row
-    stored outside by older code neither moves the default window past what can be shown nor
-    overflows the zone arithmetic (the readings read are those of the window).
+    never before the first reading.
     """
     if last is None:
         return params.start, params.end
-    first, last = clamp(first or last), clamp(last)
     end = params.end or last + step
     start = params.start
     if start is None:
-        start = max(first, end - timedelta(days=settings.ANALYSIS_DEFAULT_DAYS))
+        start = max(first or end, end - timedelta(days=settings.ANALYSIS_DEFAULT_DAYS))
         start = min(start, end - step)
     elif params.end is None and end <= start:
         end = start + timedelta(days=settings.ANALYSIS_DEFAULT_DAYS)
     if end - start > timedelta(days=settings.ANALYSIS_MAX_DAYS):
         end = start + timedelta(days=settings.ANALYSIS_MAX_DAYS)
-    return start, min(end, LATEST)
+    return start, end

@@ -2,7 +2,8 @@
 
 Readings are read-only (the feed is the source of truth). The reading list never counts the
 whole table, its date drill-down runs no query, and its filters list units and OBIS codes from
-the small tables, never with a DISTINCT over readings.
+the small tables, never with a DISTINCT over readings. Instants are shown through
+meters.moments.local_text, which a reading stored at the far end of the calendar cannot break.
 """
 
 from django.contrib import admin
@@ -11,6 +12,7 @@ from django.db import connection
 from django.utils.functional import cached_property
 
 from meters.models import Channel, Reading, Unit
+from meters.moments import local_text
 
 KNOWN_QUALITIES = ("measured", "estimated", "substituted", "unknown")
 
@@ -23,8 +25,8 @@ class ChannelInline(admin.TabularInline):
         "obis",
         "code",
         "description",
-        "first_reading_at",
-        "last_reading_at",
+        "first_reading",
+        "last_reading",
         "reading_count",
     ]
 
@@ -35,6 +37,14 @@ class ChannelInline(admin.TabularInline):
     @admin.display(description="description")
     def description(self, channel: Channel) -> str:
         return channel.decoded.description
+
+    @admin.display(description="first reading")
+    def first_reading(self, channel: Channel) -> str:
+        return local_text(channel.first_reading_at)
+
+    @admin.display(description="last reading")
+    def last_reading(self, channel: Channel) -> str:
+        return local_text(channel.last_reading_at)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -59,15 +69,18 @@ class UnitAdmin(admin.ModelAdmin):
         return ", ".join(channel.code for channel in unit.channels.all())
 
     @admin.display(description="first reading")
-    def first_reading_at(self, unit: Unit):
-        return min(
-            (c.first_reading_at for c in unit.channels.all() if c.first_reading_at), default=None
+    def first_reading_at(self, unit: Unit) -> str:
+        return local_text(
+            min(
+                (c.first_reading_at for c in unit.channels.all() if c.first_reading_at),
+                default=None,
+            )
         )
 
     @admin.display(description="last reading")
-    def last_reading_at(self, unit: Unit):
-        return max(
-            (c.last_reading_at for c in unit.channels.all() if c.last_reading_at), default=None
+    def last_reading_at(self, unit: Unit) -> str:
+        return local_text(
+            max((c.last_reading_at for c in unit.channels.all() if c.last_reading_at), default=None)
         )
 
     @admin.display(description="readings")
@@ -142,7 +155,8 @@ class QualityFilter(admin.SimpleListFilter):
 
 @admin.register(Reading)
 class ReadingAdmin(admin.ModelAdmin):
-    list_display = ["timestamp", "unit", "obis", "value", "quality", "measurement"]
+    list_display = ["when", "unit", "obis", "value", "quality", "measurement"]
+    fields = readonly_fields = ["channel", "when", "value", "quality", "measurement"]
     list_select_related = ["channel__unit"]
     list_filter = [UnitFilter, ObisFilter, QualityFilter]
     search_fields = ["=channel__unit__muid"]
@@ -155,6 +169,10 @@ class ReadingAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+
+    @admin.display(description="timestamp")
+    def when(self, reading: Reading) -> str:
+        return local_text(reading.timestamp, "Y-m-d H:i:s")
 
     @admin.display(description="unit", ordering="channel__unit__muid")
     def unit(self, reading: Reading) -> str:
