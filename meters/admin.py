@@ -7,12 +7,14 @@ meters.moments.local_text, which a reading stored at the far end of the calendar
 """
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
 from meters.models import Channel, Reading, Unit
 from meters.moments import local_text
+from meters.params import parse_muid, parse_obis, parse_quality
 
 KNOWN_QUALITIES = ("measured", "estimated", "substituted", "unknown")
 
@@ -113,44 +115,56 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class UnitFilter(admin.SimpleListFilter):
+class ParsedListFilter(admin.SimpleListFilter):
+    """A list filter whose value is parsed by the rule the API applies to that parameter
+    (meters/params.py) before it reaches a query: a value that does not parse (?unit=abc)
+    matches no reading, as an unknown one does, instead of failing in the database."""
+
+    lookup: str
+
+    @staticmethod
+    def parse(text: str) -> object:
+        raise NotImplementedError
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            value = self.parse(self.value())
+        except ValidationError:
+            return queryset.none()
+        return queryset.filter(**{self.lookup: value})
+
+
+class UnitFilter(ParsedListFilter):
     title = "unit"
     parameter_name = "unit"
+    lookup = "channel__unit__muid"
+    parse = staticmethod(parse_muid)
 
     def lookups(self, request, model_admin):
         return [(str(unit.muid), str(unit.muid)) for unit in Unit.objects.all()]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(channel__unit__muid=self.value())
-        return queryset
 
-
-class ObisFilter(admin.SimpleListFilter):
+class ObisFilter(ParsedListFilter):
     title = "OBIS code"
     parameter_name = "obis"
+    lookup = "channel__obis"
+    parse = staticmethod(parse_obis)
 
     def lookups(self, request, model_admin):
         codes = Channel.objects.order_by("obis").values_list("obis", flat=True).distinct()
         return [(code, Channel(obis=code).code) for code in codes]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(channel__obis=self.value())
-        return queryset
 
-
-class QualityFilter(admin.SimpleListFilter):
+class QualityFilter(ParsedListFilter):
     title = "quality"
     parameter_name = "quality"
+    lookup = "quality"
+    parse = staticmethod(parse_quality)
 
     def lookups(self, request, model_admin):
         return [(quality, quality) for quality in KNOWN_QUALITIES]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(quality=self.value())
-        return queryset
 
 
 @admin.register(Reading)
