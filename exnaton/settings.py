@@ -186,6 +186,12 @@ def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
 # TLS ends at the proxy or ingress in front; the header it sets tells Django the request came
 # in over HTTPS. Set it only when that proxy overwrites the header a client may send.
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[]))
+# Proxies in front that append the address they saw to X-Forwarded-For: the client's address,
+# which throttles count by, is the one the outermost of them saw. 0 (no proxy): REMOTE_ADDR;
+# an X-Forwarded-For a client sends itself is never believed (DRF's NUM_PROXIES).
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured(f"DJANGO_NUM_PROXIES must be 0 or more, got {NUM_PROXIES}.")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes speak plain HTTP to the container itself (exnaton/health.py).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
@@ -236,6 +242,9 @@ REST_FRAMEWORK = {
         "meters.api.throttling.AnonRateThrottle",
         "meters.api.throttling.UserRateThrottle",
     ],
+    # Where a client's address comes from (see NUM_PROXIES above); DRF's default of None would
+    # take whatever X-Forwarded-For the client sends.
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -196,3 +196,23 @@ def test_a_redis_cache_url_finds_its_pinned_client_library():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "RedisCacheClient"
+
+
+def test_client_addresses_come_from_remote_addr_unless_proxies_are_configured():
+    default = settings_under(clean_environment(DJANGO_SECRET_KEY=SECRET_KEY), "REST_FRAMEWORK")
+    behind_one = settings_under(
+        clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_NUM_PROXIES="1"), "REST_FRAMEWORK"
+    )
+
+    assert default["REST_FRAMEWORK"]["NUM_PROXIES"] == 0
+    assert behind_one["REST_FRAMEWORK"]["NUM_PROXIES"] == 1
+    assert configmap()["DJANGO_NUM_PROXIES"] == "1"
+
+
+def test_a_negative_proxy_count_is_refused_clearly():
+    result = manage(
+        "check", env=clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_NUM_PROXIES="-1")
+    )
+
+    assert result.returncode != 0
+    assert "DJANGO_NUM_PROXIES must be 0 or more, got -1." in result.stderr
