@@ -39,7 +39,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin on a site with a throttled login (exnaton/login.py).
+    "exnaton.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -310,6 +311,12 @@ ANALYSIS_MAX_DAYS = _positive_int("ANALYSIS_MAX_DAYS", 366)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Failed logins, counted per user name tried and per client address, before logins of that
+# name or from that address are refused (a 429) until LOGIN_LOCKOUT_SECONDS have passed since
+# the first failure counted (exnaton/login.py).
+LOGIN_FAILURES_PER_ACCOUNT = _positive_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_CLIENT = _positive_int("LOGIN_FAILURES_PER_CLIENT", 20)
+LOGIN_LOCKOUT_SECONDS = _positive_int("LOGIN_LOCKOUT_SECONDS", 900)
 
 
 def _rate(name: str, default: str) -> str | None:
