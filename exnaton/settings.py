@@ -282,6 +282,18 @@ API_MAX_BUCKETS = _positive_int("API_MAX_BUCKETS", 10_000)
 # Reports are cached, keyed by the data's state; local memory unless CACHE_URL names another
 # cache (filecache:///tmp/exnaton-cache shared by one host's workers, redis://host:6379/1).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://analysis")}
+# The bytes a file or local-memory cache may hold (exnaton/cache.py swaps in Django's two with
+# that bound): one year-long report with its charts is megabytes, and Kubernetes gives /tmp
+# 64Mi, which holds the file cache, entries being written and matplotlib's cache. Redis bounds
+# itself (its maxmemory and eviction policy).
+CACHE_MAX_BYTES = _positive_int("CACHE_MAX_BYTES", 32 * 2**20)
+_SIZE_BOUNDED = {
+    "django.core.cache.backends.filebased.FileBasedCache": "exnaton.cache.SizeBoundedFileCache",
+    "django.core.cache.backends.locmem.LocMemCache": "exnaton.cache.SizeBoundedLocMemCache",
+}
+if CACHES["default"]["BACKEND"] in _SIZE_BOUNDED:
+    CACHES["default"]["BACKEND"] = _SIZE_BOUNDED[CACHES["default"]["BACKEND"]]
+    CACHES["default"].setdefault("OPTIONS", {})["MAX_BYTES"] = CACHE_MAX_BYTES
 # Seconds a report stays cached; a new ingest changes the key anyway.
 ANALYSIS_CACHE_TIMEOUT = _positive_int("ANALYSIS_CACHE_TIMEOUT", 24 * 3600)
 # The zone of local days and times of day when a page is asked without `tz`.
@@ -337,5 +349,8 @@ def _rate(name: str, default: str) -> str | None:
 # counted by address; they only reach the 401 and the public schema and docs anyway.
 API_THROTTLE_ANON = _rate("API_THROTTLE_ANON", "60/minute")
 API_THROTTLE_USER = _rate("API_THROTTLE_USER", "1200/minute")
+# Requests per user to the analysis pages and their chart images (a page is one request and one
+# per chart), counted apart from the API's: a report not in the cache costs seconds of CPU.
+ANALYSIS_THROTTLE_USER = _rate("ANALYSIS_THROTTLE_USER", "240/minute")
 # Most rows one CSV export of /api/v1/readings/ may hold; more is a 400 (page through the JSON).
 API_CSV_MAX_ROWS = _positive_int("API_CSV_MAX_ROWS", 100_000)

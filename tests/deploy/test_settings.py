@@ -183,8 +183,38 @@ def test_deployments_share_one_cache_between_gunicorn_workers(cache_url):
 
     cache = settings_under(environment, "CACHES")["CACHES"]["default"]
 
-    assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert cache["BACKEND"] == "exnaton.cache.SizeBoundedFileCache"
     assert cache["LOCATION"].startswith("/tmp/")  # noqa: S108 - the container's writable path
+
+
+def tmp_size_limit() -> int:
+    """Bytes of the Kubernetes pod's /tmp emptyDir."""
+    deployment = yaml.safe_load((PROJECT / "deploy/k8s/deployment.yaml").read_text())
+    (tmp,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"]
+    limit = tmp["emptyDir"]["sizeLimit"]
+    assert limit.endswith("Mi")
+    return int(limit[:-2]) * 2**20
+
+
+def test_the_deployed_file_cache_is_bounded_by_bytes_well_inside_the_pods_tmp():
+    environment = clean_environment(
+        DJANGO_SECRET_KEY=SECRET_KEY, CACHE_URL=configmap()["CACHE_URL"]
+    )
+
+    cache = settings_under(environment, "CACHES")["CACHES"]["default"]
+
+    # Room beside it for entries being written (one report's are megabytes, a few threads at
+    # once) and matplotlib's cache.
+    assert 0 < cache["OPTIONS"]["MAX_BYTES"] <= tmp_size_limit() // 2
+
+
+def test_the_local_memory_cache_of_development_is_bounded_by_bytes_too():
+    environment = clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, CACHE_MAX_BYTES="1000000")
+
+    cache = settings_under(environment, "CACHES")["CACHES"]["default"]
+
+    assert cache["BACKEND"] == "exnaton.cache.SizeBoundedLocMemCache"
+    assert cache["OPTIONS"]["MAX_BYTES"] == 1_000_000
 
 
 def test_a_redis_cache_url_finds_its_pinned_client_library():
