@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
 from django.urls import include, path
 
 from exnaton.health import healthz, readyz
@@ -20,6 +21,9 @@ urlpatterns = [
     # The REST API, its OpenAPI schema, Swagger UI and Redoc (meters/api/urls.py).
     path("api/", include("meters.api.urls")),
     path("analysis/", include("analysis.urls")),
+    # The site has no icon; pages it does not template (the admin's, DRF's) make browsers ask
+    # for one, and a 404 there is an error in every console.
+    path("favicon.ico", lambda request: HttpResponse(status=204)),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]
