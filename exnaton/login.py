@@ -28,7 +28,8 @@ from rest_framework.throttling import BaseThrottle
 def _counters(request: HttpRequest, username: str) -> list[tuple[str, int]]:
     """(cache key, limit) of the account tried and of the client trying it."""
     account = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
-    client = hashlib.sha256(BaseThrottle().get_ident(request).encode()).hexdigest()
+    address = BaseThrottle().get_ident(request) or ""
+    client = hashlib.sha256(address.encode()).hexdigest()
     return [
         (f"login-failures:account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT),
         (f"login-failures:client:{client}", settings.LOGIN_FAILURES_PER_CLIENT),
@@ -40,12 +41,12 @@ def seconds_refused(request: HttpRequest, username: str) -> int:
     now = time.time()
     counters = _counters(request, username)
     counts = cache.get_many([key for key, _ in counters])
-    waits = [0.0]
+    wait = 0.0
     for key, limit in counters:
         count, until = counts.get(key, (0, now))
         if count >= limit:
-            waits.append(until - now)
-    return max(1, round(max(waits))) if max(waits) > 0 else 0
+            wait = max(wait, until - now)
+    return max(1, round(wait)) if wait > 0 else 0
 
 
 def record_failure(request: HttpRequest, username: str) -> None:
