@@ -7,7 +7,7 @@ import pandas as pd
 from django.db.models import QuerySet
 
 from meters.models import Channel, Reading, energy_sum
-from meters.selectors import channel_readings
+from meters.selectors import IN_BOUNDS, channel_readings
 
 
 def _series(rows: list[tuple], *, name: str) -> pd.Series:
@@ -46,9 +46,10 @@ def channels_frame(
 
 
 def channel_totals(channels: QuerySet[Channel] | list[Channel]) -> dict[int, float]:
-    """Total energy (kWh) of each channel, summed by the database in one query."""
+    """Total energy (kWh) of each channel's readings inside IN_BOUNDS, summed by the database in
+    one query."""
     totals = (
-        Reading.objects.filter(channel__in=channels)
+        Reading.objects.filter(IN_BOUNDS, channel__in=channels)
         .values("channel_id")
         .annotate(total=energy_sum())
         .order_by()

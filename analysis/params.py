@@ -4,14 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django import forms
 from django.conf import settings
 
 from analysis.stats import INTERVALS
-from meters.moments import parse_moment, parse_zone
-from meters.obis import is_obis_hex
-
-INTERVAL_CHOICES = [(name, name) for name in INTERVALS]
+from meters.params import IntervalField, ObisField, RangeForm
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,65 +27,36 @@ class ReportParams:
         return f"{start}|{end}|{self.tz.key}|{self.interval}|{self.channel or '-'}"
 
 
-class ReportParamsForm(forms.Form):
-    start = forms.CharField(required=False, help_text="ISO 8601 with an offset, or a date.")
-    end = forms.CharField(required=False, help_text="Exclusive; ISO 8601 or a date.")
-    tz = forms.CharField(required=False, help_text="IANA zone of the calendar, e.g. UTC.")
-    interval = forms.ChoiceField(choices=INTERVAL_CHOICES, required=False)
-    channel = forms.CharField(required=False, help_text="OBIS code in hex, e.g. 0100011D00FF.")
+class ReportParamsForm(RangeForm):
+    """The range, zone, interval and OBIS rules the API applies too (meters/params.py), plus the
+    pages' own limit on the length of a window."""
 
-    def clean_tz(self) -> ZoneInfo:
-        name = self.cleaned_data["tz"].strip() or settings.ANALYSIS_TIME_ZONE
-        try:
-            return parse_zone(name)
-        except ValueError:
-            raise forms.ValidationError(f"{name!r} is not an IANA time zone.") from None
+    default_zone = "ANALYSIS_TIME_ZONE"
 
-    def clean_interval(self) -> str:
-        return self.cleaned_data["interval"] or settings.ANALYSIS_DEFAULT_INTERVAL
-
-    def clean_channel(self) -> str | None:
-        value = self.cleaned_data["channel"].strip().upper()
-        if value and not is_obis_hex(value):
-            raise forms.ValidationError(f"{value!r} is not a 12-digit hex OBIS code.")
-        return value or None
+    # The groupings a report draws (analysis.stats.INTERVALS); the API also offers months.
+    interval = IntervalField(intervals=INTERVALS, required=False)
+    channel = ObisField(required=False, help_text="OBIS code, e.g. 0100011D00FF or 1-0:1.29.0*255.")
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        tz = cleaned.get("tz")
-        if tz is None:
-            return cleaned
-        for name in ("start", "end"):
-            text = (self.data.get(name) or "").strip()
-            if not text:
-                cleaned[name] = None
-                continue
-            try:
-                cleaned[name] = parse_moment(text, tz)
-            except ValueError as error:
-                self.add_error(name, str(error))
+        if not cleaned.get("interval") and "interval" not in self.errors:
+            cleaned["interval"] = settings.ANALYSIS_DEFAULT_INTERVAL
         start, end = cleaned.get("start"), cleaned.get("end")
-        if start is not None and end is not None:
-            if end <= start:
-                self.add_error("end", "end must be after start.")
-            elif end - start > timedelta(days=settings.ANALYSIS_MAX_DAYS):
-                self.add_error(
-                    "end", f"the window may be at most {settings.ANALYSIS_MAX_DAYS} days long."
-                )
+        if start and end and end - start > timedelta(days=settings.ANALYSIS_MAX_DAYS):
+            self.add_error(
+                "end", f"The window may be at most {settings.ANALYSIS_MAX_DAYS} days long."
+            )
         return cleaned
 
     def params(self) -> ReportParams:
         data = self.cleaned_data
         return ReportParams(
             tz=data["tz"],
-            interval=data["interval"],
+            interval=str(data["interval"]),
             start=data["start"],
             end=data["end"],
             channel=data["channel"],
         )
-
-    def error_list(self) -> list[tuple[str, str]]:
-        return [(field, message) for field, messages in self.errors.items() for message in messages]
 
 
 def resolve_window(

@@ -27,7 +27,7 @@ from analysis.data import channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
 from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
-from meters.selectors import channel_completeness
+from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
 CACHE_VERSION = 3
@@ -244,9 +244,8 @@ def build_unit_report(
 
 def _unit_source(*, channel: Channel, params: ReportParams) -> tuple[str, Callable[[], UnitReport]]:
     """The cache key of the channel's report for the parameters, and how to build it."""
-    start, end = resolve_window(
-        params, first=channel.first_reading_at, last=channel.last_reading_at, step=STEP
-    )
+    first, last = reading_span([channel])
+    start, end = resolve_window(params, first=first, last=last, step=STEP)
     key = _cache_key(
         "unit",
         channel.pk,
@@ -471,11 +470,8 @@ def _overview_source(
     channel its reader may not see.
     """
     channels = [channel for unit in units for channel in unit.channels.all()]
-    firsts = [c.first_reading_at for c in channels if c.first_reading_at]
-    lasts = [c.last_reading_at for c in channels if c.last_reading_at]
-    start, end = resolve_window(
-        params, first=min(firsts, default=None), last=max(lasts, default=None), step=STEP
-    )
+    first, last = reading_span(channels)
+    start, end = resolve_window(params, first=first, last=last, step=STEP)
     state = [(c.pk, c.data_changed_at, c.reading_count) for c in channels]
     key = _cache_key("overview", state, start, end, params.tz.key)
 

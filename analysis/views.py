@@ -5,6 +5,8 @@ A page names its charts by URL only; each image is its own request, drawn from t
 report, so the page returns before any chart is drawn and the browser fetches them in parallel.
 """
 
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -20,11 +22,32 @@ from analysis.reports import (
     unit_report,
     with_chart_hrefs,
 )
+from meters.api.throttling import AnalysisRateThrottle
 from meters.models import Channel, Unit
 from meters.selectors import visible_units_with_channels
 
 # A chart URL carries the report's version (its data state), so a browser may keep the image.
 CHART_MAX_AGE = 3600
+
+
+def throttled(view):
+    """A view counted against the user's ANALYSIS_THROTTLE_USER: past it, a 429 with Retry-After."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle = AnalysisRateThrottle()
+        if throttle.allow_request(request, None):
+            return view(request, *args, **kwargs)
+        wait = max(1, round(throttle.wait() or 1))
+        response = HttpResponse(
+            f"Too many requests to the analysis pages: try again in {wait} seconds.\n",
+            status=429,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Retry-After"] = str(wait)
+        return response
+
+    return wrapped
 
 
 def _bad_request(request: HttpRequest, errors: list[tuple[str, str]]) -> HttpResponse:
@@ -82,6 +105,7 @@ def _unit_channel(
 
 
 @login_required
+@throttled
 def overview(request: HttpRequest) -> HttpResponse:
     """Every unit the user may read with its channels, and the comparison of all of them."""
     form = ReportParamsForm(request.GET)
@@ -100,6 +124,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@throttled
 def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
     """One chart of the overview as SVG, built from the units the user may read."""
     form = ReportParamsForm(request.GET)
@@ -110,6 +135,7 @@ def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @login_required
+@throttled
 def report(request: HttpRequest, muid) -> HttpResponse:
     """The report of one unit's channel (its first channel unless `channel` names another)."""
     chosen = _unit_channel(request, muid)
@@ -137,6 +163,7 @@ def report(request: HttpRequest, muid) -> HttpResponse:
 
 
 @login_required
+@throttled
 def report_chart(request: HttpRequest, muid, name: str) -> HttpResponse:
     """One chart of a unit's report as SVG: the page's parameters, access and errors."""
     chosen = _unit_channel(request, muid)

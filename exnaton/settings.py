@@ -7,6 +7,7 @@ Every setting that differs between machines is read from the environment here, a
 import zoneinfo
 from pathlib import Path
 
+import csp.constants
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -39,7 +40,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin on a site with a throttled login (exnaton/login.py).
+    "exnaton.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "meters",
     "analysis",
 ]
@@ -65,6 +68,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    # Cache-Control: private on what a logged-in user is answered (exnaton/middleware.py).
+    "exnaton.middleware.private_to_the_user",
 ]
 
 ROOT_URLCONF = "exnaton.urls"
@@ -191,6 +198,12 @@ def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
 # TLS ends at the proxy or ingress in front; the header it sets tells Django the request came
 # in over HTTPS. Set it only when that proxy overwrites the header a client may send.
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[]))
+# Proxies in front that append the address they saw to X-Forwarded-For: the client's address,
+# which throttles count by, is the one the outermost of them saw. 0 (no proxy): REMOTE_ADDR;
+# an X-Forwarded-For a client sends itself is never believed (DRF's NUM_PROXIES).
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured(f"DJANGO_NUM_PROXIES must be 0 or more, got {NUM_PROXIES}.")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes speak plain HTTP to the container itself (exnaton/health.py).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
@@ -202,6 +215,24 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
     "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
 )
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Every asset is the project's own (no CDN): scripts only from its files, never inline; styles
+# from its files or the <style> of a page carrying the request's nonce. The API docs pages
+# loosen style-src for Redoc's generated styles (meters/api/urls.py); a chart image sets its
+# own, stricter policy (analysis/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF],
+        "style-src": [csp.constants.SELF, csp.constants.NONCE],
+        "img-src": [csp.constants.SELF, "data:"],
+        "font-src": [csp.constants.SELF],
+        "connect-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.NONE],
+        "frame-ancestors": [csp.constants.NONE],
+        "form-action": [csp.constants.SELF],
+    }
+}
 
 # --- Meter data source (see meters/ingest/) -------------------------------------------------
 # The metering platform's query API; the challenge serves one static document per unit.
@@ -247,9 +278,12 @@ REST_FRAMEWORK = {
         "meters.api.throttling.AnonRateThrottle",
         "meters.api.throttling.UserRateThrottle",
     ],
+    # Where a client's address comes from (see NUM_PROXIES above); DRF's default of None would
+    # take whatever X-Forwarded-For the client sends.
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "meters.api.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Errors as {"errors": {"<parameter>": ["<reason>"]}}.
@@ -283,6 +317,18 @@ API_MAX_BUCKETS = _positive_int("API_MAX_BUCKETS", 10_000)
 # Reports are cached, keyed by the data's state; local memory unless CACHE_URL names another
 # cache (filecache:///tmp/exnaton-cache shared by one host's workers, redis://host:6379/1).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://analysis")}
+# The bytes a file or local-memory cache may hold (exnaton/cache.py swaps in Django's two with
+# that bound): one year-long report with its charts is megabytes, and Kubernetes gives /tmp
+# 64Mi, which holds the file cache, entries being written and matplotlib's cache. Redis bounds
+# itself (its maxmemory and eviction policy).
+CACHE_MAX_BYTES = _positive_int("CACHE_MAX_BYTES", 32 * 2**20)
+_SIZE_BOUNDED = {
+    "django.core.cache.backends.filebased.FileBasedCache": "exnaton.cache.SizeBoundedFileCache",
+    "django.core.cache.backends.locmem.LocMemCache": "exnaton.cache.SizeBoundedLocMemCache",
+}
+if CACHES["default"]["BACKEND"] in _SIZE_BOUNDED:
+    CACHES["default"]["BACKEND"] = _SIZE_BOUNDED[CACHES["default"]["BACKEND"]]
+    CACHES["default"].setdefault("OPTIONS", {})["MAX_BYTES"] = CACHE_MAX_BYTES
 # Seconds a report stays cached; a new ingest changes the key anyway.
 ANALYSIS_CACHE_TIMEOUT = _positive_int("ANALYSIS_CACHE_TIMEOUT", 24 * 3600)
 # The zone of local days and times of day when a page is asked without `tz`.
@@ -312,6 +358,12 @@ ANALYSIS_MAX_DAYS = _positive_int("ANALYSIS_MAX_DAYS", 366)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Failed logins, counted per user name tried and per client address, before logins of that
+# name or from that address are refused (a 429) until LOGIN_LOCKOUT_SECONDS have passed since
+# the first failure counted (exnaton/login.py).
+LOGIN_FAILURES_PER_ACCOUNT = _positive_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_CLIENT = _positive_int("LOGIN_FAILURES_PER_CLIENT", 20)
+LOGIN_LOCKOUT_SECONDS = _positive_int("LOGIN_LOCKOUT_SECONDS", 900)
 
 
 def _rate(name: str, default: str) -> str | None:
@@ -332,5 +384,8 @@ def _rate(name: str, default: str) -> str | None:
 # counted by address; they only reach the 401 and the public schema and docs anyway.
 API_THROTTLE_ANON = _rate("API_THROTTLE_ANON", "60/minute")
 API_THROTTLE_USER = _rate("API_THROTTLE_USER", "1200/minute")
+# Requests per user to the analysis pages and their chart images (a page is one request and one
+# per chart), counted apart from the API's: a report not in the cache costs seconds of CPU.
+ANALYSIS_THROTTLE_USER = _rate("ANALYSIS_THROTTLE_USER", "240/minute")
 # Most rows one CSV export of /api/v1/readings/ may hold; more is a 400 (page through the JSON).
 API_CSV_MAX_ROWS = _positive_int("API_CSV_MAX_ROWS", 100_000)

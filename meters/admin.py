@@ -4,12 +4,15 @@ Readings are read-only (the feed is the source of truth). The reading list never
 whole table, its date drill-down offers the span of the readings from the channels' spans (no
 query over readings), its filters list units and OBIS codes from the small tables, and
 qualities from PostgreSQL's statistics once the table is large (selectors.reading_qualities).
+Instants are shown through meters.moments.local_text, which a reading stored at the far end of
+the calendar cannot break.
 """
 
 import calendar
 import datetime
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.urls import reverse
@@ -18,6 +21,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from meters.models import Channel, Reading, Unit
+from meters.moments import local_text
+from meters.params import parse_muid, parse_obis, parse_quality
 from meters.selectors import reading_qualities, readings_span
 
 
@@ -29,8 +34,8 @@ class ChannelInline(admin.TabularInline):
         "obis",
         "code",
         "description",
-        "first_reading_at",
-        "last_reading_at",
+        "first_reading",
+        "last_reading",
         "reading_count",
     ]
 
@@ -41,6 +46,14 @@ class ChannelInline(admin.TabularInline):
     @admin.display(description="description")
     def description(self, channel: Channel) -> str:
         return channel.decoded.description
+
+    @admin.display(description="first reading")
+    def first_reading(self, channel: Channel) -> str:
+        return local_text(channel.first_reading_at)
+
+    @admin.display(description="last reading")
+    def last_reading(self, channel: Channel) -> str:
+        return local_text(channel.last_reading_at)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -102,15 +115,18 @@ class UnitAdmin(admin.ModelAdmin):
         return ", ".join(channel.code for channel in unit.channels.all())
 
     @admin.display(description="first reading")
-    def first_reading_at(self, unit: Unit):
-        return min(
-            (c.first_reading_at for c in unit.channels.all() if c.first_reading_at), default=None
+    def first_reading_at(self, unit: Unit) -> str:
+        return local_text(
+            min(
+                (c.first_reading_at for c in unit.channels.all() if c.first_reading_at),
+                default=None,
+            )
         )
 
     @admin.display(description="last reading")
-    def last_reading_at(self, unit: Unit):
-        return max(
-            (c.last_reading_at for c in unit.channels.all() if c.last_reading_at), default=None
+    def last_reading_at(self, unit: Unit) -> str:
+        return local_text(
+            max((c.last_reading_at for c in unit.channels.all() if c.last_reading_at), default=None)
         )
 
     @admin.display(description="readings")
@@ -158,50 +174,63 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class UnitFilter(admin.SimpleListFilter):
+class ParsedListFilter(admin.SimpleListFilter):
+    """A list filter whose value is parsed by the rule the API applies to that parameter
+    (meters/params.py) before it reaches a query: a value that does not parse (?unit=abc)
+    matches no reading, as an unknown one does, instead of failing in the database."""
+
+    lookup: str
+
+    @staticmethod
+    def parse(text: str) -> object:
+        raise NotImplementedError
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            value = self.parse(self.value())
+        except ValidationError:
+            return queryset.none()
+        return queryset.filter(**{self.lookup: value})
+
+
+class UnitFilter(ParsedListFilter):
     title = "unit"
     parameter_name = "unit"
+    lookup = "channel__unit__muid"
+    parse = staticmethod(parse_muid)
 
     def lookups(self, request, model_admin):
         return [(str(unit.muid), str(unit.muid)) for unit in Unit.objects.all()]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(channel__unit__muid=self.value())
-        return queryset
 
-
-class ObisFilter(admin.SimpleListFilter):
+class ObisFilter(ParsedListFilter):
     title = "OBIS code"
     parameter_name = "obis"
+    lookup = "channel__obis"
+    parse = staticmethod(parse_obis)
 
     def lookups(self, request, model_admin):
         codes = Channel.objects.order_by("obis").values_list("obis", flat=True).distinct()
         return [(code, Channel(obis=code).code) for code in codes]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(channel__obis=self.value())
-        return queryset
 
-
-class QualityFilter(admin.SimpleListFilter):
+class QualityFilter(ParsedListFilter):
     title = "quality"
     parameter_name = "quality"
+    lookup = "quality"
+    parse = staticmethod(parse_quality)
 
     def lookups(self, request, model_admin):
         # Only the qualities readings have: a choice that lists nothing is a dead end.
         return [(quality, quality) for quality in reading_qualities()]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(quality=self.value())
-        return queryset
-
 
 @admin.register(Reading)
 class ReadingAdmin(admin.ModelAdmin):
-    list_display = ["timestamp", "unit", "obis", "value", "quality", "measurement"]
+    list_display = ["when", "unit", "obis", "value", "quality", "measurement"]
+    fields = readonly_fields = ["channel", "when", "value", "quality", "measurement"]
     list_select_related = ["channel__unit"]
     list_filter = [UnitFilter, ObisFilter, QualityFilter]
     search_fields = ["=channel__unit__muid"]
@@ -214,6 +243,10 @@ class ReadingAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+
+    @admin.display(description="timestamp")
+    def when(self, reading: Reading) -> str:
+        return local_text(reading.timestamp, "Y-m-d H:i:s")
 
     @admin.display(description="unit", ordering="channel__unit__muid")
     def unit(self, reading: Reading) -> str:

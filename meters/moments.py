@@ -1,11 +1,16 @@
-"""Parsing the points in time that users type: ISO 8601 with an offset, or a plain date."""
+"""Points in time: parsing what users type (ISO 8601 with an offset, or a plain date), and
+showing them."""
 
 from datetime import UTC, date, datetime, time, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-# Instants outside [EARLIEST, LATEST) are refused by the API and the ingest alike: no reading
-# lies there, and the far ends of Python's calendar overflow when converted between zones.
+from django.utils import dateformat, timezone
+
+# The instants the service deals in: parameters must lie in [EARLIEST, LATEST), and the ingest
+# stores only readings there. The far ends of Python's calendar (years 1 and 9999) overflow
+# when converted between zones, so readings stored outside by older code are left out of what
+# the pages and the API read (meters.selectors.IN_BOUNDS), and shown in UTC (local_text).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -45,3 +50,15 @@ def parse_zone(name: str) -> ZoneInfo:
     if name not in _zone_names():
         raise ValueError(f"{name[:60]!r} is not an IANA time zone name such as Europe/Zurich.")
     return ZoneInfo(name)
+
+
+def local_text(moment: datetime | None, fmt: str = "Y-m-d H:i") -> str:
+    """`moment` in the current zone, in Django's date format `fmt`; in UTC, marked so, where
+    that zone's calendar would run past year 1 or 9999 (which Django's own conversion, in
+    templates and the admin, cannot represent)."""
+    if moment is None:
+        return ""
+    try:
+        return dateformat.format(timezone.localtime(moment), fmt)
+    except OverflowError:
+        return f"{dateformat.format(moment.astimezone(UTC), fmt)} UTC"

@@ -44,9 +44,13 @@ from meters.models import (
     Unit,
     energy_sum,
 )
+from meters.moments import EARLIEST, LATEST
 
 # Each reading covers 15 minutes; a complete bucket holds its length / 15 minutes readings.
 READING_INTERVAL = timedelta(minutes=15)
+# The readings anyone reads: those inside the bounds every parameter is held to. Older code
+# stored some outside (years 1 and 9999), where zone arithmetic overflows; they are left out.
+IN_BOUNDS = Q(timestamp__gte=EARLIEST, timestamp__lt=LATEST)
 
 
 def channel_completeness(channel: Channel) -> float:
@@ -145,12 +149,13 @@ def visible_units_with_channels(
 
 
 def visible_readings(*, user: AbstractBaseUser | AnonymousUser | None = None) -> QuerySet[Reading]:
-    """The readings of the units `user` may read, unordered and unfiltered otherwise."""
+    """The readings of the units `user` may read, inside IN_BOUNDS, unordered and unfiltered
+    otherwise."""
     if _reads_every_unit(user):
         # Not "unit IN (every unit)": PostgreSQL would plan and run that semi-join, 15-25%
         # of the SQL time of a page of readings (docs/BENCHMARKS.md).
-        return Reading.objects.all()
-    return Reading.objects.filter(channel__unit__in=visible_units(user=user))
+        return Reading.objects.filter(IN_BOUNDS)
+    return Reading.objects.filter(IN_BOUNDS, channel__unit__in=visible_units(user=user))
 
 
 def _is_reader(user: AbstractBaseUser | AnonymousUser | None) -> bool:
@@ -174,7 +179,8 @@ def channels_span(
 ) -> tuple[datetime | None, datetime | None]:
     """[first reading, end of the last reading) over the matching channels; (None, None) if none.
 
-    Read from the spans the ingest keeps on each channel, so the readings are not scanned.
+    Read from the spans the ingest keeps on each channel, so the readings are not scanned
+    (unless a span reaches outside IN_BOUNDS, see reading_span).
     """
     channels = Channel.objects.filter(unit__in=units)
     if muids:
@@ -182,9 +188,36 @@ def channels_span(
     if obis:
         channels = channels.filter(obis__in=obis)
     span = channels.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
-    if span["first"] is None or span["last"] is None:
+    first, last = _span_in_bounds(span["first"], span["last"], channels=channels)
+    if first is None or last is None:
         return None, None
-    return span["first"], span["last"] + READING_INTERVAL
+    return first, last + READING_INTERVAL
+
+
+def reading_span(channels: Sequence[Channel]) -> tuple[datetime | None, datetime | None]:
+    """The start of the first and of the last reading of `channels` (loaded rows).
+
+    From the spans the ingest keeps on each channel; where one reaches outside IN_BOUNDS
+    (readings stored by older code), from the readings inside the bounds instead, in one query.
+    """
+    firsts = [channel.first_reading_at for channel in channels if channel.first_reading_at]
+    lasts = [channel.last_reading_at for channel in channels if channel.last_reading_at]
+    return _span_in_bounds(min(firsts, default=None), max(lasts, default=None), channels=channels)
+
+
+def _span_in_bounds(
+    first: datetime | None, last: datetime | None, *, channels: QuerySet[Channel] | Sequence
+) -> tuple[datetime | None, datetime | None]:
+    if first is None or last is None:
+        return None, None
+    if first >= EARLIEST and last < LATEST:
+        return first, last
+    span = (
+        Reading.objects.filter(IN_BOUNDS, channel__in=channels)
+        .order_by()
+        .aggregate(first=Min("timestamp"), last=Max("timestamp"))
+    )
+    return span["first"], span["last"]
 
 
 # --- Buckets of the local calendar --------------------------------------------------------

@@ -1,16 +1,31 @@
-"""The readings endpoints' renderers: JSON through orjson; CSV streamed row by row from a
-database cursor, never built in memory."""
+"""The API's renderers: JSON through orjson; CSV streamed row by row from a database cursor,
+never built in memory; DRF's browsable pages under a policy their templates fit."""
 
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 import orjson
+from csp.constants import UNSAFE_INLINE
 from django.http import StreamingHttpResponse
+from rest_framework import renderers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 # Rows joined into one chunk of the response: fewer, larger writes to the socket.
 ROWS_PER_CHUNK = 1000
+
+
+class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    """DRF's HTML pages of the API, whose templates style elements inline (style="..." and a
+    <style> of highlighting): their responses allow inline styles. Scripts stay the project's
+    own files only."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            # What django-csp's csp_update decorator sets; its middleware reads it.
+            response._csp_update = {"style-src": [UNSAFE_INLINE]}
+        return super().render(data, accepted_media_type, renderer_context)
 
 
 class FastJSONRenderer(JSONRenderer):

@@ -12,14 +12,18 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from meters.api import schema
 from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
 from meters.api.pagination import paginate
-from meters.api.renderers import CSVRenderer, FastJSONRenderer, csv_response
+from meters.api.renderers import (
+    BrowsableAPIRenderer,
+    CSVRenderer,
+    FastJSONRenderer,
+    csv_response,
+)
 from meters.api.serializers import (
     AggregateSerializer,
     ReadingPageSerializer,

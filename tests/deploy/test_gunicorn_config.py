@@ -1,6 +1,8 @@
 """deploy/gunicorn.conf.py: gunicorn's settings from the environment."""
 
+import json
 import runpy
+import sys
 
 import pytest
 from django.conf import settings as django_settings
@@ -14,6 +16,8 @@ TUNABLES = (
     "GUNICORN_TIMEOUT",
     "GUNICORN_BIND",
     "GUNICORN_LOG_LEVEL",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
     "PORT",
 )
 
@@ -77,3 +81,51 @@ def test_gunicorn_accepts_the_config_and_loads_the_application():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workers_are_forked_from_an_application_loaded_once_in_the_master(gunicorn_config):
+    assert gunicorn_config()["preload_app"] is True
+
+
+def test_workers_recycle_after_their_limit_plus_a_jitter_of_half_of_it(gunicorn_config):
+    assert gunicorn_config()["max_requests"] == 1000
+    assert gunicorn_config()["max_requests_jitter"] == 500
+    assert gunicorn_config(GUNICORN_MAX_REQUESTS="300")["max_requests_jitter"] == 150
+    assert gunicorn_config(GUNICORN_MAX_REQUESTS_JITTER="7")["max_requests_jitter"] == 7
+
+
+# What gunicorn does with preload_app before it forks: load the application, then when_ready.
+WARM_UP = """
+import json, runpy, sys
+config = runpy.run_path(sys.argv[1])
+import exnaton.wsgi
+from django.db import connections
+from django.template import engines
+HEAVY = ("pandas", "matplotlib", "statsmodels.tsa.seasonal", "analysis.views", "meters.api.views")
+def seen():
+    return sorted(name for name in HEAVY if name in sys.modules)
+before = seen()
+config["when_ready"](None)
+loader = engines["django"].engine.template_loaders[0]
+print(json.dumps({
+    "before": before,
+    "after": seen(),
+    "templates": len(loader.get_template_cache),
+    "connected": [c.alias for c in connections.all() if c.connection is not None],
+}))
+"""
+
+
+def test_the_warm_up_imports_every_view_before_the_fork_and_opens_no_database_connection():
+    environment = clean_environment(DJANGO_SECRET_KEY="x" * 50)
+
+    result = run([sys.executable, "-c", WARM_UP, str(CONFIG)], environment)
+
+    assert result.returncode == 0, result.stderr
+    warmed = json.loads(result.stdout.splitlines()[-1])
+    assert warmed["before"] == []
+    assert warmed["after"] == sorted(
+        ["pandas", "matplotlib", "statsmodels.tsa.seasonal", "analysis.views", "meters.api.views"]
+    )
+    assert warmed["templates"] >= 4
+    assert warmed["connected"] == []

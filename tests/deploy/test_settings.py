@@ -183,8 +183,38 @@ def test_deployments_share_one_cache_between_gunicorn_workers(cache_url):
 
     cache = settings_under(environment, "CACHES")["CACHES"]["default"]
 
-    assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert cache["BACKEND"] == "exnaton.cache.SizeBoundedFileCache"
     assert cache["LOCATION"].startswith("/tmp/")  # noqa: S108 - the container's writable path
+
+
+def tmp_size_limit() -> int:
+    """Bytes of the Kubernetes pod's /tmp emptyDir."""
+    deployment = yaml.safe_load((PROJECT / "deploy/k8s/deployment.yaml").read_text())
+    (tmp,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"]
+    limit = tmp["emptyDir"]["sizeLimit"]
+    assert limit.endswith("Mi")
+    return int(limit[:-2]) * 2**20
+
+
+def test_the_deployed_file_cache_is_bounded_by_bytes_well_inside_the_pods_tmp():
+    environment = clean_environment(
+        DJANGO_SECRET_KEY=SECRET_KEY, CACHE_URL=configmap()["CACHE_URL"]
+    )
+
+    cache = settings_under(environment, "CACHES")["CACHES"]["default"]
+
+    # Room beside it for entries being written (one report's are megabytes, a few threads at
+    # once) and matplotlib's cache.
+    assert 0 < cache["OPTIONS"]["MAX_BYTES"] <= tmp_size_limit() // 2
+
+
+def test_the_local_memory_cache_of_development_is_bounded_by_bytes_too():
+    environment = clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, CACHE_MAX_BYTES="1000000")
+
+    cache = settings_under(environment, "CACHES")["CACHES"]["default"]
+
+    assert cache["BACKEND"] == "exnaton.cache.SizeBoundedLocMemCache"
+    assert cache["OPTIONS"]["MAX_BYTES"] == 1_000_000
 
 
 def test_a_redis_cache_url_finds_its_pinned_client_library():
@@ -196,3 +226,23 @@ def test_a_redis_cache_url_finds_its_pinned_client_library():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "RedisCacheClient"
+
+
+def test_client_addresses_come_from_remote_addr_unless_proxies_are_configured():
+    default = settings_under(clean_environment(DJANGO_SECRET_KEY=SECRET_KEY), "REST_FRAMEWORK")
+    behind_one = settings_under(
+        clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_NUM_PROXIES="1"), "REST_FRAMEWORK"
+    )
+
+    assert default["REST_FRAMEWORK"]["NUM_PROXIES"] == 0
+    assert behind_one["REST_FRAMEWORK"]["NUM_PROXIES"] == 1
+    assert configmap()["DJANGO_NUM_PROXIES"] == "1"
+
+
+def test_a_negative_proxy_count_is_refused_clearly():
+    result = manage(
+        "check", env=clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_NUM_PROXIES="-1")
+    )
+
+    assert result.returncode != 0
+    assert "DJANGO_NUM_PROXIES must be 0 or more, got -1." in result.stderr

@@ -227,3 +227,32 @@ def test_a_large_tables_qualities_come_from_statistics_not_a_distinct(challenge_
 
     assert qualities == ["measured"]
     assert not [q for q in queries if "DISTINCT" in q["sql"].upper()]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"unit": "abc"},
+        {"unit": "95ce3367"},
+        {"obis": "zzz"},
+        {"obis": "1-0:1.29"},
+        {"quality": "\x00"},
+        {"quality": "q" * 100},
+    ],
+    ids=["unit-abc", "unit-short", "obis-junk", "obis-short", "quality-nul", "quality-long"],
+)
+def test_a_malformed_filter_value_lists_no_reading_instead_of_failing(
+    admin_client, challenge_data, query
+):
+    response = admin_client.get(READINGS, query)
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+
+
+def test_the_obis_filter_takes_the_readable_code_too(admin_client, challenge_data):
+    response = admin_client.get(READINGS, {"obis": "1-0:2.29.0*255"})
+
+    shown = response.context["cl"].result_list
+    assert shown
+    assert {reading.channel.obis for reading in shown} == {PRODUCER.obis}

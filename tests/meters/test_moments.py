@@ -2,8 +2,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
-from meters.moments import format_utc, parse_moment, parse_zone
+from meters.moments import format_utc, local_text, parse_moment, parse_zone
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -50,3 +51,21 @@ def test_a_zone_is_found_by_its_iana_name():
 def test_what_is_no_iana_zone_name_is_refused(bad):
     with pytest.raises(ValueError, match="is not an IANA time zone name"):
         parse_zone(bad)
+
+
+def test_local_text_shows_the_moment_in_the_current_zone():
+    with timezone.override(ZURICH):
+        assert local_text(datetime(2023, 2, 1, 5, tzinfo=UTC)) == "2023-02-01 06:00"
+
+
+@pytest.mark.parametrize(
+    ("moment", "zone", "shown"),
+    [
+        (datetime(9999, 12, 31, 23, 45, tzinfo=UTC), "Europe/Zurich", "9999-12-31 23:45 UTC"),
+        (datetime(1, 1, 1, tzinfo=UTC), "America/New_York", "0001-01-01 00:00 UTC"),
+    ],
+    ids=["past year 9999 in Zurich", "before year 1 in New York"],
+)
+def test_local_text_falls_back_to_utc_where_the_zone_runs_off_the_calendar(moment, zone, shown):
+    with timezone.override(ZoneInfo(zone)):
+        assert local_text(moment) == shown

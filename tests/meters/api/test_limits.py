@@ -75,3 +75,30 @@ def test_a_csv_export_at_the_row_limit_is_served_whole(api, challenge_data, sett
 
     assert response.status_code == 200
     assert len(body(response).splitlines()) == 1 + CONSUMER.readings
+
+
+def test_an_anonymous_client_cannot_escape_its_rate_by_varying_x_forwarded_for(
+    client, db, settings
+):
+    settings.API_THROTTLE_ANON = "2/minute"
+
+    statuses = [
+        client.get("/api/schema/", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code
+        for i in range(3)
+    ]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_behind_a_proxy_a_client_is_the_address_the_proxy_saw(client, db, settings):
+    settings.API_THROTTLE_ANON = "2/minute"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    def get(forwarded_for: str) -> int:
+        return client.get("/api/schema/", HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    # What the client wrote itself comes first; the proxy appends the address it saw.
+    same_client = [get(f"198.51.100.{i}, 203.0.113.7") for i in range(3)]
+
+    assert same_client == [200, 200, 429]
+    assert get("198.51.100.1, 203.0.113.8") == 200
