@@ -14,7 +14,7 @@ import datetime
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -98,6 +98,8 @@ class UnitAdmin(admin.ModelAdmin):
     ]
     filter_horizontal = ["users", "groups"]
     list_filter = ["poll_enabled", "groups"]
+    # A source URL typed without a scheme is https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ChannelInline]
 
     def get_readonly_fields(self, request, obj=None):

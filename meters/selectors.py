@@ -65,9 +65,9 @@ def channel_completeness(channel: Channel) -> float:
 
 def readings_span() -> tuple[datetime | None, datetime | None]:
     """The first and last reading of all channels, from the channels' stored spans (no query
-    over readings)."""
+    over readings unless a span reaches outside IN_BOUNDS, see reading_span)."""
     span = Channel.objects.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
-    return span["first"], span["last"]
+    return _span_in_bounds(span["first"], span["last"], channels=Channel.objects.all())
 
 
 # Below this many readings (PostgreSQL's estimate) a DISTINCT over the table is cheap.
