@@ -2,18 +2,20 @@
 
 A document is `{"data": [record, ...]}`. A record carries a timestamp, `tags` (muid, quality),
 a `measurement`, and one or more OBIS-code keys whose non-null values are readings of that
-channel. The document is read as a stream of JSON events (ijson), one record built at a time,
-so memory does not grow with the document and the layout (spaces, line breaks, key order)
-changes nothing. Every rule a record must meet is in `Validator`; docs/RELIABILITY.md lists
-what hostile documents get.
+channel. The document is read as a stream (ijson), one record built at a time, so memory does
+not grow with the document and the layout (spaces, line breaks, key order) changes nothing.
+Every rule a record must meet is in `Validator`; docs/RELIABILITY.md lists what hostile
+documents get.
 """
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import accumulate
 from typing import IO, Any, NamedTuple
 
 import ijson
@@ -33,9 +35,15 @@ MAX_DEPTH = 16
 # No meter value has this many digits; a longer run of digits is refused before ijson turns it
 # into a Python int (which it cannot do past 4,300 digits, and then crashes the process).
 MAX_DIGITS = 100
-_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
-_DIGITS = b"0123456789"
-_SCALARS = frozenset({"string", "number", "null", "boolean"})
+_DIGIT_MARKS = bytes(ord("d") if byte in b"0123456789" else ord(" ") for byte in range(256))
+_LONG_RUN = b"d" * (MAX_DIGITS + 1)
+# What _Guard reads the nesting from: strings (escapes already dropped) and brackets.
+_ESCAPES = re.compile(rb"\\.", re.DOTALL)
+_STRINGS = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# The head of a document kept to explain an empty result precisely.
+HEAD_BYTES = 64 * 1024
 # The feed's own timestamp form (2023-02-28T23:45:00.000Z): handed to the database as it came,
 # PostgreSQL reads it as the same instant (formatting a datetime back costs more).
 CANONICAL_TIMESTAMP = re.compile(
@@ -61,12 +69,6 @@ class Rejection:
     reason: str
 
 
-class _RepeatedKey(NamedTuple):
-    """Stands for a record in which a key appears twice: which value is meant is unknowable."""
-
-    key: str
-
-
 def parse_readings(
     stream: IO[bytes], *, expected_muid: uuid.UUID | None = None, first_record: int = 0
 ) -> Iterator[ParsedReading | Rejection]:
@@ -84,93 +86,101 @@ def parse_readings(
 
 
 def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[int, Any]]:
-    """Yield (index, record) for each item of the document's `data` list.
-
-    Builds each item from ijson's events (not `ijson.items`), so that the depth is checked
-    before any structure is built and a repeated key is seen.
-    """
-    events = ijson.basic_parse(_DigitGuard(stream), use_float=False)
-    depth = 0  # of the event just read: 1 inside the document object, 2 inside `data`
-    in_data = seen_data = is_object = False
-    stack: list[Any] = []  # the containers of the item being built, innermost last
-    top: Any = None  # stack[-1], kept at hand: this loop runs for every event
-    key: str | None = None
-    repeated: str | None = None
+    """Yield (index, record) for each item of the document's `data` list, built by ijson's C
+    code; the stream is checked on its way in (_Guard) for what would hurt ijson."""
+    guarded = _Guard(stream)
     index = first_record
     try:
-        for event, value in events:
-            if event == "map_key":
-                if top is not None and value in top:
-                    repeated = repeated or value
-                key = value
-            elif event in _SCALARS:
-                if top is not None:
-                    if type(top) is dict:
-                        top[key] = value
-                    else:
-                        top.append(value)
-                elif in_data:  # a scalar item of `data`
-                    yield index, value
-                    index += 1
-                elif depth == 1 and key == "data" and is_object:
-                    raise DocumentError("'data' is not a list")
-            elif event == "start_map" or event == "start_array":
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
-                if depth == 1:
-                    is_object = event == "start_map"
-                elif depth == 2 and key == "data" and is_object and top is None:
-                    if event != "start_array":
-                        raise DocumentError("'data' is not a list")
-                    in_data = seen_data = True
-                elif in_data:
-                    container: Any = {} if event == "start_map" else []
-                    if top is not None:
-                        if type(top) is dict:
-                            top[key] = container
-                        else:
-                            top.append(container)
-                    stack.append(container)
-                    top = container
-            else:  # end_map, end_array
-                depth -= 1
-                if top is not None:
-                    item = stack.pop()
-                    if stack:
-                        top = stack[-1]
-                    else:
-                        top = None
-                        yield index, (_RepeatedKey(repeated) if repeated else item)
-                        index, repeated = index + 1, None
-                elif in_data and depth == 1:
-                    in_data = False
+        for record in ijson.items(guarded, "data.item", use_float=False):
+            yield index, record
+            index += 1
     except ijson.JSONError as error:
         # yajl says "premature EOF" when the document stops between tokens; a document cut
         # inside a token reads as a lexical error, reported as invalid JSON.
         kind = "truncated JSON" if "premature EOF" in str(error) else "invalid JSON"
         raise DocumentError(f"{kind}: {one_line(error)}") from error
-    if not seen_data:
+    if index == first_record:
+        _explain_empty(guarded)
+
+
+def _explain_empty(guarded: "_Guard") -> None:
+    """Tell `{"data": []}` (fine: nothing to load) from a document without a `data` list."""
+    if not (guarded.complete and len(guarded.head) < HEAD_BYTES):
+        raise DocumentError("the document has no records under 'data'")
+    document = json.loads(bytes(guarded.head))  # small, and no deeper than MAX_DEPTH
+    if not isinstance(document, dict) or "data" not in document:
         raise DocumentError("the document has no 'data' key")
+    if not isinstance(document["data"], list):
+        raise DocumentError("'data' is not a list")
 
 
-class _DigitGuard:
-    """The document stream, refusing a run of more than MAX_DIGITS digits (see MAX_DIGITS)."""
+class _Guard:
+    """The document stream on its way to ijson, refusing what would hurt it: nesting deeper
+    than MAX_DEPTH (ijson's memory grows with the square of the depth) and a run of more than
+    MAX_DIGITS digits (ijson crashes on a number Python will not convert). Keeps the head of
+    the document to explain an empty result.
+
+    The depth is counted on the structural bytes alone: escapes dropped, then strings, so a
+    bracket inside a string does not count; a string cut by the end of a chunk is carried.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._tail = b""  # the digits that ended the previous chunk
+        self._digits = b""  # the run of digits that ended the previous chunk, marked
+        self._escape = b""  # a backslash that ended the previous chunk
+        self._in_string = b""  # '"' while a string runs on past the previous chunk
+        self._depth = 0
+        self.head = bytearray()
+        self.complete = False
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size)
-        if _LONG_DIGITS.search(self._tail + chunk[: MAX_DIGITS + 1]) or _LONG_DIGITS.search(chunk):
-            raise DocumentError(f"a number of more than {MAX_DIGITS} digits")
-        trailing = len(chunk) - len(chunk.rstrip(_DIGITS))
-        if trailing == len(chunk):
-            self._tail = (self._tail + chunk)[-MAX_DIGITS:]
-        else:
-            self._tail = chunk[len(chunk) - trailing :]
+        if not chunk:
+            self.complete = True
+            return chunk
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self._check_digits(chunk)
+        self._check_depth(chunk)
         return chunk
+
+    def _check_digits(self, chunk: bytes) -> None:
+        # Digits as "d", the rest as " ": a long run is then a plain substring search.
+        marks = self._digits + chunk.translate(_DIGIT_MARKS)
+        if _LONG_RUN in marks:
+            raise DocumentError(f"a number of more than {MAX_DIGITS} digits")
+        self._digits = marks[len(marks.rstrip(b"d")) :][-MAX_DIGITS:]
+
+    def _check_depth(self, chunk: bytes) -> None:
+        data = self._escape + chunk
+        self._escape = b""
+        if b"\\" in data:
+            data = _ESCAPES.sub(b"", data)
+            if data.endswith(b"\\"):  # escapes the first byte of the next chunk
+                data, self._escape = data[:-1], b"\\"
+        structure = _STRINGS.sub(b"", self._in_string + data.translate(None, _NOT_STRUCTURE))
+        quote = structure.find(b'"')
+        self._in_string = b'"' if quote >= 0 else b""
+        if quote >= 0:
+            structure = structure[:quote]
+        # Empty pairs removed pass by pass (records collapse in two or three): what is left
+        # bounds the deepest point, in C; only a bound past MAX_DEPTH is checked exactly.
+        pairs, passes = structure, 0
+        while passes <= MAX_DEPTH:
+            fewer = pairs.replace(b"{}", b"").replace(b"[]", b"")
+            if len(fewer) == len(pairs):
+                break
+            pairs, passes = fewer, passes + 1
+        if self._depth + passes + pairs.count(b"[") + pairs.count(b"{") > MAX_DEPTH:
+            deepest = max(accumulate(map(_STEP.__getitem__, structure), initial=self._depth))
+            if deepest > MAX_DEPTH:
+                raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
+        self._depth += (
+            structure.count(b"[")
+            + structure.count(b"{")
+            - structure.count(b"]")
+            - structure.count(b"}")
+        )
 
 
 class Invalid(Exception):
@@ -191,8 +201,6 @@ class Validator:
         """The readings of one record, or Invalid. Runs once per record: the caches are
         looked up inline, the checks behind them run once per distinct value."""
         if type(record) is not dict:
-            if type(record) is _RepeatedKey:
-                raise Invalid(f"key {record.key!r} appears twice in the record")
             raise Invalid("record is not an object")
         timestamp, text = _timestamp(record.get("timestamp"))
         tags = record.get("tags")

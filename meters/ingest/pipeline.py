@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 FLUSH_READINGS = 100_000
 FLUSH_SOURCES = 500
 FLUSH_WAIT = 0.5
+# Responses parsed at once (see read.read_source); more only switch between threads.
+PARSE_SLOTS = 2
 # How often a fetcher blocked on a full queue looks whether the run was stopped (seconds).
 POLL = 0.1
 INTERVAL = timedelta(minutes=15)
@@ -247,6 +249,7 @@ class _Run:
         self._messages: queue.Queue[Message] = queue.Queue(maxsize=2 * self._threads + 4)
         self._pending = deque(enumerate(self._sources))
         self._stop = threading.Event()
+        self._parse_slot = threading.Semaphore(PARSE_SLOTS)
         self._started: list[float] = [0.0] * len(self._sources)
         self._polled_at: dict[int, datetime] = {}
         self._tallies: dict[int, Tally] = {}
@@ -294,7 +297,14 @@ class _Run:
                 self._started[index] = time.monotonic()
                 self._polled_at[index] = datetime.now(UTC)
                 try:
-                    read_source(index, source, session=session, strict=self._strict, emit=self._put)
+                    read_source(
+                        index,
+                        source,
+                        session=session,
+                        strict=self._strict,
+                        emit=self._put,
+                        parse_slot=self._parse_slot,
+                    )
                 except _Stopped:
                     return
                 except Exception as error:  # a bug: the source fails, the run goes on

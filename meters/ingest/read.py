@@ -12,6 +12,7 @@ that, and the unit is then read from that one response.
 import uuid
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,10 +143,20 @@ Emit = Callable[[Message], None]
 
 
 def read_source(
-    index: int, source: Source, *, session: requests.Session, strict: bool, emit: Emit
+    index: int,
+    source: Source,
+    *,
+    session: requests.Session,
+    strict: bool,
+    emit: Emit,
+    parse_slot: AbstractContextManager,
 ) -> None:
-    """Read `source` (number `index` of the run) and emit its segments, then one Done."""
-    reader = _Reader(index, strict=strict, session=session, emit=emit)
+    """Read `source` (number `index` of the run) and emit its segments, then one Done.
+
+    A response is parsed holding `parse_slot`: fetches wait on the network side by side, but
+    parsing is Python and holds the interpreter's lock, so parsing many at once would only
+    switch between threads."""
+    reader = _Reader(index, strict=strict, session=session, emit=emit, parse_slot=parse_slot)
     try:
         if isinstance(source, UnitSource):
             reader.read_unit(source)
@@ -157,8 +168,17 @@ def read_source(
 
 
 class _Reader:
-    def __init__(self, index: int, *, strict: bool, session: requests.Session, emit: Emit):
+    def __init__(
+        self,
+        index: int,
+        *,
+        strict: bool,
+        session: requests.Session,
+        emit: Emit,
+        parse_slot: AbstractContextManager,
+    ) -> None:
         self._index = index
+        self._parse_slot = parse_slot
         self._strict = strict
         self._session = session
         self._emit = emit
@@ -228,6 +248,17 @@ class _Reader:
         repeat of the first: None, and nothing of it is kept."""
         response, offset = self._responses, self.tally.records
         self._responses += 1
+        with self._parse_slot:
+            return self._parse(stream, response, offset, expected_muid, window)
+
+    def _parse(
+        self,
+        stream: IO[bytes],
+        response: int,
+        offset: int,
+        expected_muid: uuid.UUID | None,
+        window: Window | None,
+    ) -> Tally | None:
         repeat_check = window if response > 0 else None
         emitted = False
         tally = Tally()
