@@ -4,9 +4,11 @@ machine's description and its load average (recorded with every measurement)."""
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,3 +134,65 @@ def print_results(results: dict, path: Path | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     print(text)
+
+
+_COUNTS = re.compile(r"(received|inserted|updated|unchanged|rejected)=(\d+)")
+
+
+def run_ingest(database: str, arguments: list[str], **environment: str) -> dict:
+    """One `ingest_meters` in its own process: wall time, summed counts, peak RSS."""
+    load = load_average()
+    with tempfile.TemporaryFile() as output, Stopwatch() as watch:
+        process = subprocess.Popen(
+            [PYTHON, "manage.py", "ingest_meters", *arguments],
+            cwd=ROOT,
+            env=django_env(database, **environment),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        output.seek(0)
+        text = output.read().decode()
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"ingest_meters failed: {text[-2000:]}")
+    counts: dict[str, int] = {}
+    for key, value in _COUNTS.findall(text):
+        counts[key] = counts.get(key, 0) + int(value)
+    readings = counts["inserted"] + counts["updated"] + counts["unchanged"]
+    sources = text.count(" received=")
+    return {
+        **counts,
+        "output": text.strip().splitlines()[0] if text.strip() else "",
+        "sources": sources,
+        "readings": readings,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(readings / watch.seconds),
+        "sources_per_s": round(sources / watch.seconds, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "load": load,
+    }
+
+
+def copy_limit(database: str, csv_path: Path) -> dict:
+    """psql's \\copy of the CSV into an empty table identical to meters_reading."""
+    psql(
+        database,
+        "DROP TABLE IF EXISTS bench_copy; "
+        "CREATE TABLE bench_copy (LIKE meters_reading INCLUDING ALL)",
+    )
+    load = load_average()
+    with Stopwatch() as watch:
+        psql(
+            database,
+            f"\\copy bench_copy (channel_id, timestamp, value, quality, measurement) "
+            f"FROM '{csv_path}' WITH (FORMAT csv)",
+        )
+    rows = int(psql(database, "SELECT count(*) FROM bench_copy", capture=True))
+    psql(database, "DROP TABLE bench_copy")
+    return {
+        "readings": rows,
+        "seconds": round(watch.seconds, 2),
+        "readings_per_s": round(rows / watch.seconds),
+        "load": load,
+    }

@@ -17,6 +17,7 @@ import json
 import math
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,16 +134,31 @@ def write_csv(path: Path, *, units: int, days: int, channel_ids: dict[uuid.UUID,
     return count
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class _Handler(SimpleHTTPRequestHandler):
+    # Keep-alive, as an API server does: a client reuses its connections.
+    protocol_version = "HTTP/1.1"
+    delay = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay)
+        # A unit's poll asks with query parameters; a static copy ignores them.
+        self.path = self.path.split("?", 1)[0]
+        super().do_GET()
+
     def log_message(self, format, *args):  # the base class's signature
         pass
 
 
 @contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve the files of `directory` over HTTP on loopback; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(directory: Path, *, delay: float = 0.0) -> Iterator[str]:
+    """Serve the files of `directory` over HTTP on loopback, each response `delay` seconds
+    late (as a remote API is); yields the base URL."""
+    handler = type("Handler", (_Handler,), {"delay": delay})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
+    )
+    server.daemon_threads = True
+    server.request_queue_size = 256
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

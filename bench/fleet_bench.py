@@ -16,106 +16,30 @@ meters_reading (`LIKE .. INCLUDING ALL`: the same indexes).
 """
 
 import argparse
-import functools
-import os
-import re
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench.common import (
     PYTHON,
     ROOT,
-    Stopwatch,
+    copy_limit,
     django_env,
     drop_database,
-    load_average,
     migrate,
     print_results,
     psql,
     recreate_database,
+    run_ingest,
 )
-from bench.feeds import LAYOUTS, unit_muid, write_csv, write_unit_documents
-
-_COUNTS = re.compile(r"(received|inserted|updated|unchanged|rejected)=(\d+)")
+from bench.feeds import LAYOUTS, serve, unit_muid, write_csv, write_unit_documents
 
 
-class _DelayedHandler(SimpleHTTPRequestHandler):
-    # Keep-alive, as an API server does: a client reuses its connections.
-    protocol_version = "HTTP/1.1"
-    delay = 0.0
-
-    def do_GET(self) -> None:
-        time.sleep(self.delay)
-        # The unit polls ask with query parameters; a static copy ignores them.
-        self.path = self.path.split("?", 1)[0]
-        super().do_GET()
-
-    def log_message(self, format, *args):  # the base class's signature
-        pass
-
-
-@contextmanager
-def serve(directory: Path, *, delay: float) -> Iterator[str]:
-    """Serve `directory` on loopback, each response `delay` seconds late; yields the base URL."""
-    handler = type("Handler", (_DelayedHandler,), {"delay": delay})
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
-    )
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def run_ingest(database: str, arguments: list[str], **environment: str) -> dict:
-    """One `ingest_meters` in its own process: wall time, summed counts, peak RSS."""
-    load = load_average()
-    with tempfile.TemporaryFile() as output, Stopwatch() as watch:
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", "ingest_meters", *arguments],
-            cwd=ROOT,
-            env=django_env(database, **environment),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        output.seek(0)
-        text = output.read().decode()
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"ingest_meters failed: {text[-2000:]}")
-    counts: dict[str, int] = {}
-    for key, value in _COUNTS.findall(text):
-        counts[key] = counts.get(key, 0) + int(value)
-    readings = counts["inserted"] + counts["updated"] + counts["unchanged"]
-    sources = text.count(" received=")
-    return {
-        **counts,
-        "sources": sources,
-        "readings": readings,
-        "seconds": round(watch.seconds, 2),
-        "readings_per_s": round(readings / watch.seconds),
-        "sources_per_s": round(sources / watch.seconds, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
-        "load": load,
-    }
-
-
-def copy_limit(database: str, folder: Path, *, units: int, days: int) -> dict:
-    """psql's \\copy of the same rows (channel ids from the ingest) into an empty table like
-    meters_reading."""
+def copy_of_feed(database: str, folder: Path, *, units: int, days: int) -> dict:
+    """The limit for a feed of `units` x `days`: its rows as CSV (with the channel ids the
+    ingest gave them), copied by psql."""
     ids = psql(
         database,
         "SELECT u.muid || '=' || c.id FROM meters_channel c JOIN meters_unit u ON u.id = c.unit_id",
@@ -125,22 +49,11 @@ def copy_limit(database: str, folder: Path, *, units: int, days: int) -> dict:
         uuid.UUID(muid): int(pk) for muid, pk in (line.split("=") for line in ids.splitlines())
     }
     csv = folder / "limit.csv"
-    rows = write_csv(csv, units=units, days=days, channel_ids=channel_ids)
-    psql(
-        database,
-        "DROP TABLE IF EXISTS bench_copy; "
-        "CREATE TABLE bench_copy (LIKE meters_reading INCLUDING ALL)",
-    )
-    load = load_average()
-    with Stopwatch() as watch:
-        psql(
-            database,
-            "\\copy bench_copy (channel_id, timestamp, value, quality, measurement) "
-            f"FROM '{csv}' WITH (FORMAT csv)",
-        )
-    psql(database, "DROP TABLE bench_copy")
-    csv.unlink()
-    return {"readings": rows, "seconds": round(watch.seconds, 2), "load": load}
+    write_csv(csv, units=units, days=days, channel_ids=channel_ids)
+    try:
+        return copy_limit(database, csv)
+    finally:
+        csv.unlink()
 
 
 def _ratio(row: dict, copy: dict) -> None:
@@ -161,7 +74,7 @@ def fleet(database: str, *, units: int, delay: float, concurrency: int | None) -
             results["sources"] = run_ingest(
                 database, [*(f"{base}/{m}.json" for m in muids), *extra]
             )
-            results["copy"] = copy_limit(database, folder, units=units, days=1)
+            results["copy"] = copy_of_feed(database, folder, units=units, days=1)
             recreate_database(database)
             migrate(database)
             subprocess.run(
@@ -203,7 +116,7 @@ def documents(database: str, *, units: int, days: int) -> dict:
                     sum(p.stat().st_size for p in (root / layout).iterdir()) / 1e6, 1
                 )
             results["unchanged"] = run_ingest(database, urls)
-            results["copy"] = copy_limit(database, root, units=units, days=days)
+            results["copy"] = copy_of_feed(database, root, units=units, days=days)
     for key in (*LAYOUTS, "unchanged"):
         _ratio(results[key], results["copy"])
     return results

@@ -10,79 +10,23 @@ readings by default) served over HTTP on loopback, with the peak memory of the i
 """
 
 import argparse
-import os
-import re
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import (
-    PYTHON,
-    ROOT,
     Stopwatch,
-    django_env,
+    copy_limit,
     drop_database,
     load_average,
     migrate,
     print_results,
     psql,
     recreate_database,
+    run_ingest,
     setup_django,
 )
 from bench.feeds import serve, unit_muid, write_csv, write_feed
-
-_COUNTS = re.compile(r"(inserted|updated|unchanged|rejected)=(\d+)")
-
-
-def run_ingest(database: str, url: str) -> dict:
-    """One `ingest_meters URL` in its own process: wall time, counts, peak RSS."""
-    command = [PYTHON, "manage.py", "ingest_meters", url, "-v", "1"]
-    load = load_average()
-    with Stopwatch() as watch:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=django_env(database), stdout=subprocess.PIPE, text=True
-        )
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"ingest_meters failed ({process.returncode}): {output}")
-    counts = {key: int(value) for key, value in _COUNTS.findall(output)}
-    readings = counts["inserted"] + counts["updated"] + counts["unchanged"]
-    return {
-        **counts,
-        "readings": readings,
-        "seconds": round(watch.seconds, 2),
-        "readings_per_s": round(readings / watch.seconds),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
-        "load": load,
-        "output": output.strip().splitlines()[0],
-    }
-
-
-def copy_limit(database: str, csv_path: Path) -> dict:
-    """psql's \\copy of the CSV into an empty table identical to meters_reading."""
-    psql(
-        database,
-        "DROP TABLE IF EXISTS bench_copy; "
-        "CREATE TABLE bench_copy (LIKE meters_reading INCLUDING ALL)",
-    )
-    load = load_average()
-    with Stopwatch() as watch:
-        psql(
-            database,
-            f"\\copy bench_copy (channel_id, timestamp, value, quality, measurement) "
-            f"FROM '{csv_path}' WITH (FORMAT csv)",
-        )
-    rows = int(psql(database, "SELECT count(*) FROM bench_copy", capture=True))
-    psql(database, "DROP TABLE bench_copy")
-    return {
-        "readings": rows,
-        "seconds": round(watch.seconds, 2),
-        "readings_per_s": round(rows / watch.seconds),
-        "load": load,
-    }
 
 
 def naive_orm(database: str, count: int) -> dict:
@@ -127,9 +71,9 @@ def run(*, units: int, days: int, naive: int, database: str, keep: bool = False)
             "generated_s": round(watch.seconds, 1),
         }
         with serve(folder) as base:
-            results["first"] = run_ingest(database, f"{base}/feed.json")
-            results["unchanged"] = run_ingest(database, f"{base}/feed.json")
-            results["changed_1pct"] = run_ingest(database, f"{base}/feed-changed.json")
+            results["first"] = run_ingest(database, [f"{base}/feed.json"])
+            results["unchanged"] = run_ingest(database, [f"{base}/feed.json"])
+            results["changed_1pct"] = run_ingest(database, [f"{base}/feed-changed.json"])
         ids = psql(
             database,
             "SELECT u.muid || '=' || c.id FROM meters_channel c JOIN meters_unit u "

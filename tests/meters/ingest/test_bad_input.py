@@ -36,8 +36,9 @@ def test_a_body_that_is_not_json_fails_the_source(source, stored):
     assert stored()
 
 
-def test_a_truncated_body_fails_the_source_after_partial_loading(source, stored, settings):
-    settings.METERS_INGEST_BATCH_SIZE = 100  # so batches reach the database before the cut
+def test_a_truncated_body_fails_the_source_after_partial_loading(source, stored, monkeypatch):
+    # Segments of 100 readings reach the database before the cut.
+    monkeypatch.setattr("meters.ingest.read.SEGMENT_READINGS", 100)
     body = feed_document(feed_series(CONSUMER.muid, START, 1000))
     serve(source, body[: body.index(b"}, ", len(body) // 2) + 3])
 
