@@ -39,7 +39,9 @@ def build(database: str, *, units: int, days: int) -> dict:
     psql(
         database,
         f"""
-        INSERT INTO meters_unit (muid, created_at) SELECT m, now() FROM (VALUES {values}) v(m, o);
+        INSERT INTO meters_unit
+          (muid, created_at, poll_enabled, source_url, last_error, consecutive_failures)
+          SELECT m, now(), false, '', '', 0 FROM (VALUES {values}) v(m, o);
         INSERT INTO meters_channel (unit_id, obis, reading_count)
           SELECT u.id, v.o, 0 FROM (VALUES {values}) v(m, o) JOIN meters_unit u ON u.muid = v.m;
         """,
