@@ -158,6 +158,14 @@ def fleet_table(fleet: dict) -> list[str]:
     return lines
 
 
+def _save(results: dict) -> str:
+    """Write the results so far to bench/results/; returns the file's stem."""
+    RESULTS.mkdir(exist_ok=True)
+    stem = f"{results['size']}-{results['started'][:19].replace(':', '')}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str))
+    return stem
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
@@ -191,6 +199,7 @@ def main() -> None:
             f"--big-units={fleet['big_units']}",
             f"--big-days={fleet['big_days']}",
         )
+        _save(results)  # a later step that fails leaves these
     spec = size["query"]
     if args.rebuild or not _exists(spec["database"]):
         print(f"building {spec['database']} ...", flush=True)
@@ -209,9 +218,7 @@ def main() -> None:
         drop_database(spec["database"])
     results["load_at_end"] = load_average()
     results["total_s"] = round(time.monotonic() - started)
-    RESULTS.mkdir(exist_ok=True)
-    stem = f"{results['size']}-{results['started'][:19].replace(':', '')}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str))
+    stem = _save(results)
     if "ingest" in results:
         markdown = table(results)
         (RESULTS / f"{stem}.md").write_text(markdown)
