@@ -5,11 +5,13 @@ The one write path, the same on PostgreSQL and SQLite:
    batched inserts on SQLite), each row tagged with its source, response and record;
 2. `flush`, for a batch of complete sources, in one transaction: lock their units (creating
    those and the channels that are new), drop the duplicates inside each source (the first
-   record wins), set aside the staged rows that are new or differ from the stored readings
-   (one join on the readings' unique index), write those with one INSERT .. ON CONFLICT DO
-   UPDATE, and move each channel's span and count.
-A source stays all or nothing: its rows are written by one flush or none. The cost per reading
-is the database's, not Python's, and what is staged lives in the database, not in memory.
+   record wins), insert the rows of each channel that holds nothing in its staged span as they
+   are (nothing can conflict), set aside the other rows that are new or differ from the
+   stored readings (one join on the readings' unique index) and write those with one
+   INSERT .. ON CONFLICT DO UPDATE, then move each channel's span and count.
+A source stays all or nothing: its rows are written by one flush or none. Each step after the
+staging is one SQL statement over the staged rows, whatever their number, and what is staged
+lives in the database, not in memory.
 """
 
 import io
