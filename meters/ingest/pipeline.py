@@ -258,6 +258,8 @@ class _Run:
         self._complete: list[int] = []  # read to the end, waiting to be written
         self._complete_since = 0.0
         self._done = 0  # sources whose fetcher has finished
+        self._taken = 0  # sources the fetchers have taken, as far as this thread has seen
+        self._unfinished: set[int] = set()  # of those, the ones without a Done yet
         self._staged = 0
         self._loader: Loader
 
@@ -374,6 +376,7 @@ class _Run:
 
     def _finish_reading(self, source: int, tally: Tally) -> None:
         self._done += 1
+        self._reading().discard(source)
         if self._reports[source] is not None:  # failed while staging
             return
         self._tallies[source] = tally
@@ -400,28 +403,39 @@ class _Run:
         Sources are written as if one after the other: a source that may share a unit with
         an earlier one not yet written waits for it. Polls of two different units cannot
         share one; a document's units are known once it is read."""
+        reading = self._reading()
         batch: list[int] = []
+        waiting: list[int] = []
         units: set[uuid.UUID] = set()
         for source in sorted(self._complete):
             mine = self._loader.units(source)
-            waits = mine & units or any(
-                self._reports[earlier] is None
-                and earlier not in batch
-                and self._may_share(earlier, source, mine)
-                for earlier in range(self._shown, source)
+            waits = (
+                mine & units
+                or any(mine & self._loader.units(earlier) for earlier in waiting)
+                or any(self._may_share(earlier, source) for earlier in reading if earlier < source)
             )
-            if not waits:
+            if waits:
+                waiting.append(source)
+            else:
                 batch.append(source)
                 units |= mine
         return batch
 
-    def _may_share(self, earlier: int, source: int, units: set[uuid.UUID]) -> bool:
-        if earlier in self._complete:
-            return bool(self._loader.units(earlier) & units)
+    def _reading(self) -> set[int]:
+        """The sources a fetcher has taken and not finished (at most one per fetcher): the
+        fetchers take sources in order, so these are the taken ones without a Done yet."""
+        taken = len(self._sources) - len(self._pending)
+        while self._taken < taken:
+            self._unfinished.add(self._taken)
+            self._taken += 1
+        return self._unfinished
+
+    def _may_share(self, earlier: int, source: int) -> bool:
+        """Whether `earlier`, still being read, may hold a unit of `source`."""
         one, other = self._sources[earlier], self._sources[source]
         if isinstance(one, UnitSource) and isinstance(other, UnitSource):
             return one.muid == other.muid
-        return True  # a document still being read: its units are not known yet
+        return True  # a document: its units are not known until it is read
 
     def _flush(self, batch: list[int]) -> None:
         """Write `batch`; a batch the database refuses is written again source by source."""

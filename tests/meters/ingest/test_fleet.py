@@ -161,7 +161,9 @@ def test_two_documents_of_one_unit_in_one_run_are_written_in_their_order(fleet):
     older = feed_series(muid, START, 96, value=0.5)
     newer = feed_series(muid, START, 96, value=0.5)
     newer[0]["0100011D00FF"] = 0.75
-    server = fleet({"older": feed_document(older), "newer": feed_document(newer)})
+    # The older one answers last, after a batch would be due (FLUSH_WAIT): the newer one,
+    # read first, must wait for it.
+    server = fleet({"older": feed_document(older), "newer": feed_document(newer)}, {"older": 1.0})
 
     first, second = ingest([DocumentSource(server.url(n)) for n in ("older", "newer")])
 
