@@ -33,9 +33,9 @@ def unit_url(muid: str, *, base_url: str | None = None) -> str:
     return base + settings.METERS_SOURCE_PATH.format(muid=muid)
 
 
-def http_session(*, pool_size: int = 10) -> requests.Session:
-    """A session that retries what is worth retrying, with exponential backoff, and keeps up
-    to `pool_size` connections per host alive for the next request."""
+def http_session() -> requests.Session:
+    """A session that retries what is worth retrying, with exponential backoff, and keeps its
+    connections alive for the next request."""
     retry = Retry(
         total=settings.METERS_HTTP_RETRIES,
         backoff_factor=settings.METERS_HTTP_BACKOFF,
@@ -45,7 +45,7 @@ def http_session(*, pool_size: int = 10) -> requests.Session:
         raise_on_status=True,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
+    adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["Accept"] = "application/json"

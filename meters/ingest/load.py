@@ -414,10 +414,6 @@ class Loader:
             else:
                 cursor.execute(f"{empty} {STAGED}")
 
-    def drop(self, source: int) -> None:
-        """Forget a source that failed."""
-        self.discard(source, None)
-
 
 def _temporary(table: str) -> str:
     return f"pg_temp.{table}" if connection.vendor == "postgresql" else f"temp.{table}"

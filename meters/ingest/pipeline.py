@@ -46,6 +46,7 @@ from meters.ingest.read import (
     read_source,
 )
 from meters.models import Channel, Reading, Unit
+from meters.selectors import READING_INTERVAL
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ FLUSH_WAIT = 0.5
 PARSE_SLOTS = 2
 # How often a fetcher blocked on a full queue looks whether the run was stopped (seconds).
 POLL = 0.1
-INTERVAL = timedelta(minutes=15)
 
 Progress = Callable[[int], None]
 
@@ -209,7 +209,7 @@ def refill_windows(
         day = start.replace(hour=0, minute=0, second=0, microsecond=0)
         while day < stop:
             low, high = max(day, start), min(day + timedelta(days=1), stop)
-            expected = -((low - high) // INTERVAL)  # intervals starting in [low, high)
+            expected = -((low - high) // READING_INTERVAL)  # intervals starting in [low, high)
             if counts.get((channel_id, day), 0) < expected:
                 gaps.setdefault(muid, []).append(Window(low, high))
             day += timedelta(days=1)
@@ -289,7 +289,7 @@ class _Run:
     # --- fetcher threads ---------------------------------------------------------------------
 
     def _fetch(self) -> None:
-        session = http_session(pool_size=1)
+        session = http_session()
         try:
             while not self._stop.is_set():
                 try:
@@ -492,7 +492,7 @@ class _Run:
 
     def _fail(self, source: int, error: str, *, drop: bool = True) -> None:
         if drop:
-            self._database(self._loader.drop, source)
+            self._database(self._loader.discard, source, None)
         given = self._sources[source]
         if isinstance(given, UnitSource):
             self._database(

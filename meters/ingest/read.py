@@ -80,7 +80,7 @@ class DocumentSource:
 @dataclass(frozen=True)
 class UnitSource:
     """A poll of one unit: `window` onward from its last stored reading, plus `refills`, the
-    recent days that have missing intervals (see run.plan_units)."""
+    recent days that have missing intervals (see pipeline.refill_windows)."""
 
     muid: uuid.UUID
     url: str
