@@ -210,11 +210,12 @@ class Validator:
         muid = self._muids.get(raw_muid) if type(raw_muid) is str else None
         if muid is None:
             muid = self._muid(raw_muid)
+        labels = self._labels
         quality = tags.get("quality", DEFAULT_QUALITY)
-        if quality not in self._labels:
+        if type(quality) is not str or quality not in labels:
             self._label("tags.quality", quality)
         measurement = record.get("measurement")
-        if measurement not in self._labels:
+        if type(measurement) is not str or measurement not in labels:
             self._label("measurement", measurement)
 
         readings = []
@@ -241,14 +242,14 @@ class Validator:
             self._muids[raw] = muid
         return muid
 
-    def _label(self, name: str, raw: Any) -> str:
-        if raw not in self._labels:
-            if raw is None:
-                raise Invalid(f"missing '{name}'")
-            if type(raw) is not str or not LABEL_PATTERN.match(raw):
-                raise Invalid(f"{name} {_shown(raw)} is not a short word")
-            self._labels.add(raw)
-        return raw
+    def _label(self, name: str, raw: Any) -> None:
+        """Checks a label not seen yet (a list or an object cannot be looked up in the set of
+        labels seen: readings_of tests the type first)."""
+        if raw is None:
+            raise Invalid(f"missing '{name}'")
+        if type(raw) is not str or not LABEL_PATTERN.match(raw):
+            raise Invalid(f"{name} {_shown(raw)} is not a short word")
+        self._labels.add(raw)
 
     def _obis_code(self, key: str) -> str | None:
         code = key.upper()

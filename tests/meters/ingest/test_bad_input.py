@@ -173,6 +173,14 @@ BAD_RECORDS = {
     ),
     "year 9999": (lambda r: r | {"timestamp": "9999-12-31T23:45:00Z"}, "lies outside"),
     "before 1970": (lambda r: r | {"timestamp": "1969-12-31T23:45:00Z"}, "lies outside"),
+    "quality as an object": (
+        lambda r: r | {"tags": r["tags"] | {"quality": {"ok": True}}},
+        "tags.quality {'ok': True} is not a short word",
+    ),
+    "measurement as a list": (
+        lambda r: r | {"measurement": ["energy"]},
+        "measurement ['energy'] is not a short word",
+    ),
     "quality with a trailing newline": (
         lambda r: r | {"tags": r["tags"] | {"quality": "ok\n"}},
         "tags.quality 'ok\\n' is not a short word",
