@@ -177,3 +177,61 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.timestamp.isoformat()} {self.value}"
+
+
+class Rollup(models.Model):
+    """What the readings of one channel add up to over one period: kept by the ingest in the
+    transaction that writes the readings (meters/rollups.py), read by the aggregates."""
+
+    # The primary key (channel, period) serves lookups by channel; no constraint, as on Reading.
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    value_sum = models.DecimalField(max_digits=SUM_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES)
+    reading_count = models.PositiveIntegerField()
+    value_min = models.DecimalField(
+        max_digits=VALUE_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES
+    )
+    value_max = models.DecimalField(
+        max_digits=VALUE_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.value_sum} ({self.reading_count} readings)"
+
+
+class HourRollup(Rollup):
+    """The readings of one channel in one UTC hour."""
+
+    pk = models.CompositePrimaryKey("channel", "hour")
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+
+class DayRollup(Rollup):
+    """The readings of one channel in one local day of the zone RollupStatus names for days."""
+
+    pk = models.CompositePrimaryKey("channel", "day")
+    day = models.DateField()
+
+
+class RollupStatus(models.Model):
+    """Whether the rollups of one grain cover every reading, so that the aggregates may read
+    them; `rebuild_rollups` completes them after a migration or a change of zone."""
+
+    grain = models.CharField(
+        primary_key=True, max_length=4, choices=[("hour", "hour"), ("day", "day")]
+    )
+    # The zone of the local days (DJANGO_TIME_ZONE when they were built); empty for hours.
+    zone = models.CharField(max_length=64, blank=True)
+    complete = models.BooleanField(default=False)
+    # A rebuild has done the channels up to this id (it resumes after it).
+    rebuilt_through = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "rollup status"
+
+    def __str__(self) -> str:
+        return f"{self.grain} rollups: {'complete' if self.complete else 'incomplete'}"

@@ -18,7 +18,6 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import EmptyResultSet
 from django.db import NotSupportedError, connections
 from django.db.models import (
-    Avg,
     BigIntegerField,
     Count,
     DateField,
@@ -32,17 +31,20 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Sum,
 )
-from django.db.models.functions import Cast, ExtractMinute, Mod, Round, Trunc
+from django.db.models.functions import Cast, ExtractMinute, Mod, Trunc
 
+from meters import rollups
 from meters.models import (
     SUM_MAX_DIGITS,
     VALUE_DECIMAL_PLACES,
     Channel,
+    DayRollup,
+    HourRollup,
     MuidText,
     Reading,
     Unit,
-    energy_sum,
 )
 from meters.moments import EARLIEST, LATEST
 
@@ -363,33 +365,22 @@ class Epoch(Func):
         return super().as_sql(compiler, connection, template=template, **extra_context)
 
 
-def _bucket_key(interval: Interval, tz: ZoneInfo):
-    """The SQL expression readings of one bucket share.
+def _bucket_key(interval: Interval, tz: ZoneInfo, moment: str = "timestamp"):
+    """The SQL expression the rows of one bucket share, from their instant `moment`.
 
-    Days, weeks and months: the local date in `tz` the bucket starts on (the timestamp
-    truncated in `tz`).
-    15 minutes and hours: the epoch of the bucket's start, the timestamp less the minutes past
+    Days, weeks and months: the local date in `tz` the bucket starts on (the instant truncated
+    in `tz`).
+    15 minutes and hours: the epoch of the bucket's start, the instant less the minutes past
     the local quarter or hour. An instant, not a local time, so that the hour repeated when
     DST ends stays two buckets, and zones offset by half an hour get their own hours.
     """
     if not interval.minutes:
-        return Trunc("timestamp", interval.value, output_field=DateField(), tzinfo=tz)
+        return Trunc(moment, interval.value, output_field=DateField(), tzinfo=tz)
     # As an integer: PostgreSQL's EXTRACT gives a numeric, slower to group and to convert.
-    minute = Cast(ExtractMinute("timestamp", tzinfo=tz), IntegerField())
+    minute = Cast(ExtractMinute(moment, tzinfo=tz), IntegerField())
     minutes_in = ExpressionWrapper(Mod(minute, interval.minutes), output_field=IntegerField())
-    whole_minute = Epoch("timestamp") / 60 * 60
+    whole_minute = Epoch(moment) / 60 * 60
     return ExpressionWrapper(whole_minute - minutes_in * 60, output_field=BigIntegerField())
-
-
-def _aggregate(agg: Agg):
-    if agg is Agg.COUNT:
-        return Count("id")
-    if agg is Agg.SUM:
-        return energy_sum("value")
-    function = {Agg.AVG: Avg, Agg.MIN: Min, Agg.MAX: Max}[agg]
-    # SQLite computes on REAL: round back to the stored scale in SQL, as energy_sum does.
-    output = DecimalField(max_digits=SUM_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES)
-    return Round(function("value"), VALUE_DECIMAL_PLACES, output_field=output)
 
 
 def readings_with_channel(readings: QuerySet[Reading]) -> QuerySet[Reading]:
@@ -397,53 +388,265 @@ def readings_with_channel(readings: QuerySet[Reading]) -> QuerySet[Reading]:
     return readings.annotate(muid=MuidText("channel__unit__muid"), obis=F("channel__obis"))
 
 
+def visible_channels(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    muids: Sequence[uuid.UUID] = (),
+    obis: Sequence[str] = (),
+) -> QuerySet[Channel] | None:
+    """The channels of the units `user` may read, of these muids and OBIS codes (all if none);
+    None when that is every channel (a staff user, no filter), which a query need not name."""
+    if _reads_every_unit(user) and not muids and not obis:
+        return None
+    channels = Channel.objects.filter(unit__in=visible_units(user=user))
+    if muids:
+        channels = channels.filter(unit__muid__in=muids)
+    if obis:
+        channels = channels.filter(obis__in=obis)
+    return channels
+
+
 def readings_aggregate(
-    *, readings: QuerySet[Reading], interval: Interval, agg: Agg, tz: ZoneInfo
+    *,
+    channels: QuerySet[Channel] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    qualities: Sequence[str] = (),
+    interval: Interval,
+    agg: Agg,
+    tz: ZoneInfo,
 ) -> Iterator[Bucket]:
-    """The buckets of `readings` per channel, ordered by muid, OBIS code and start.
+    """The buckets of the readings of `channels` (None: every channel) in [start, end), of
+    these qualities (all if none), per channel, ordered by muid, OBIS code and start.
 
     One GROUP BY query, streamed; buckets without readings are absent. `expected` is what a
     complete bucket holds, so a bucket cut by the range or by missing data shows count < expected.
-
-    The readings are grouped by channel id and bucket key only, in a subquery, and the muid and
-    OBIS code are joined to the buckets afterwards. Grouped by muid and OBIS code directly,
-    PostgreSQL expects as many buckets as readings and sorts every reading; grouped this way it
-    hashes them and sorts only the buckets (a year of one channel: 35,040 readings, 365 days,
-    about a fifth less time).
+    Where rollups give the same answer they are read instead of the readings (see _parts).
     """
-    per_channel = (
-        readings.values("channel_id")
-        .annotate(key=_bucket_key(interval, tz))
-        .values("channel_id", "key")
-        .annotate(agg_value=_aggregate(agg), reading_count=Count("id"))
-        .order_by()
+    if channels is not None and channels.query.is_empty():
+        return  # e.g. no unit visible: nothing to ask the database
+    parts = _parts(
+        channels=channels, start=start, end=end, qualities=qualities, interval=interval, tz=tz
     )
     bounds = bucket_bounds(interval=interval, tz=tz)
-    for _, key, value, count, muid, obis in _joined_to_channels(per_channel):
+    for _, key, value, count, muid, obis in _buckets(parts, agg=agg):
         start, end, expected = bounds(key)
         yield Bucket(
             muid=muid, obis=obis, start=start, end=end, value=value, count=count, expected=expected
         )
 
 
-def _joined_to_channels(per_channel: QuerySet) -> Iterator[Sequence]:
-    """The rows of `per_channel` (channel_id first, then the key), each with its muid (as text)
-    and OBIS code appended, ordered by muid, OBIS code and key. Streamed through a server-side
-    cursor.
+# --- Where the buckets are read from --------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def _parts(
+    *,
+    channels: QuerySet[Channel] | None,
+    start: datetime | None,
+    end: datetime | None,
+    qualities: Sequence[str],
+    interval: Interval,
+    tz: ZoneInfo,
+) -> list[tuple[QuerySet, Interval, ZoneInfo, str]]:
+    """The stretches of [start, end) and what each is read from: (rows, interval, zone, the
+    column of each row's instant or day).
+
+    The rollups hold every quality, so a filter by quality reads the readings; so does 15min.
+    Days, weeks and months in the zone of the day rollups read those (and hours of any
+    interval whose local bucket bounds are UTC hours: every offset a whole hour over the span),
+    for the whole periods inside [start, end); the ends outside them read the readings.
+    """
+    readings = Reading.objects.filter(IN_BOUNDS)
+    if channels is not None:
+        readings = readings.filter(channel__in=channels)
+    if qualities:
+        readings = readings.filter(quality__in=qualities)
+
+    def raw(low: datetime | None, high: datetime | None):
+        part = readings if low is None else readings.filter(timestamp__gte=low)
+        part = part if high is None else part.filter(timestamp__lt=high)
+        return (part, interval, tz, "timestamp")
+
+    if qualities or interval is Interval.MINUTES_15:
+        return [raw(start, end)]
+    low, high = start, end
+    if low is None or high is None:
+        first, last = _channels_span(channels)
+        low, high = low or first, high or last
+    if low is None or high is None:
+        return [raw(start, end)]
+    low, high = max(low, EARLIEST), min(high, LATEST)
+    if low >= high:
+        return [raw(start, end)]
+    grains = rollups.usable_grains()
+    rollup = None
+    if rollups.DAY.period in grains and not interval.minutes and str(tz) == rollups.day_zone():
+        a, b = _whole_days(low, high, tz)
+        if a < b:
+            days = DayRollup.objects.filter(day__gte=a.date(), day__lt=b.date())
+            rollup = (days, a, b, "day")
+    elif rollups.HOUR.period in grains and whole_hour_offsets(tz, low, high):
+        a, b = _whole_hours(low, high)
+        if a < b:
+            hours = HourRollup.objects.filter(hour__gte=a, hour__lt=b)
+            rollup = (hours, a, b, "hour")
+    if rollup is None:
+        return [raw(start, end)]
+    rows, a, b, column = rollup
+    if channels is not None:
+        rows = rows.filter(channel__in=channels)
+    parts = [(rows, interval, tz, column)]
+    # The readings before and after the whole periods, if any can be there.
+    if low < a:
+        parts.append(raw(start, a))
+    if b < high:
+        parts.append(raw(b, end))
+    return parts
+
+
+def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None, datetime | None]:
+    """[first reading, end of the last) of `channels` (None: all), from their stored spans."""
+    if channels is None:
+        first, last = readings_span()
+    else:
+        span = channels.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
+        first, last = _span_in_bounds(span["first"], span["last"], channels=channels)
+    return first, last and last + READING_INTERVAL
+
+
+def _whole_hours(low: datetime, high: datetime) -> tuple[datetime, datetime]:
+    """The first and last UTC hour boundary in [low, high]."""
+    floor = low.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor if floor == low else floor + HOUR, high.astimezone(UTC).replace(
+        minute=0, second=0, microsecond=0
+    )
+
+
+def _whole_days(low: datetime, high: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first and last local midnight of `tz` in [low, high]."""
+    first = local_midnight(low.astimezone(tz).date(), tz)
+    if first < low:
+        first = local_midnight(low.astimezone(tz).date() + timedelta(days=1), tz)
+    return first, local_midnight(high.astimezone(tz).date(), tz)
+
+
+def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:
+    """Whether every offset of `tz` from UTC in [low, high) is a whole number of hours, so that
+    its hours and days begin on UTC hours (Asia/Kathmandu's do not, nor Europe/Zurich's
+    before 1894)."""
+    return all(
+        _whole_hour_year(str(tz), year)
+        for year in range(low.astimezone(UTC).year, high.astimezone(UTC).year + 1)
+    )
+
+
+@cache
+def _whole_hour_year(zone: str, year: int) -> bool:
+    tz = ZoneInfo(zone)
+    moment, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    while moment < end:
+        if moment.astimezone(tz).utcoffset() % HOUR:
+            return False
+        moment += HOUR
+    return True
+
+
+# --- The aggregation query ------------------------------------------------------------------
+
+
+def _day_key(interval: Interval):
+    """The bucket key of a day rollup: its day, or the day its week or month starts on."""
+    if interval is Interval.DAY:
+        return F("day")
+    return Cast(Trunc("day", interval.value, output_field=DateField()), DateField())
+
+
+def _partial(agg: Agg, *, column: str):
+    """The aggregate of one part of a bucket, and its reading count, such that the parts of a
+    bucket combine (see OUTER): sums and counts add, minima and maxima compare, and an
+    average is their sum over their count."""
+    total = DecimalField(max_digits=SUM_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES)
+    if column == "timestamp":  # readings
+        count = Count("*")
+        value = {
+            Agg.SUM: Sum("value", output_field=total),
+            Agg.AVG: Sum("value", output_field=total),
+            Agg.MIN: Min("value"),
+            Agg.MAX: Max("value"),
+            Agg.COUNT: Count("*"),
+        }[agg]
+    else:  # rollups
+        count = Sum("reading_count", output_field=IntegerField())
+        value = {
+            Agg.SUM: Sum("value_sum", output_field=total),
+            Agg.AVG: Sum("value_sum", output_field=total),
+            Agg.MIN: Min("value_min"),
+            Agg.MAX: Max("value_max"),
+            Agg.COUNT: Sum("reading_count", output_field=IntegerField()),
+        }[agg]
+    return value, count
+
+
+def _buckets(parts: list[tuple[QuerySet, Interval, ZoneInfo, str]], *, agg: Agg) -> Iterator:
+    """Rows (channel id, bucket key, value, count, muid as text, OBIS code), ordered by muid,
+    OBIS code and key, streamed through a server-side cursor.
+
+    Each part groups its rows by channel id and bucket key; the parts are put together and
+    grouped again, then the muid and OBIS code are joined to the buckets. Grouped by muid and
+    OBIS code directly, PostgreSQL expects as many buckets as readings and sorts every
+    reading; grouped this way it hashes them and sorts only the buckets (a year of one channel:
+    35,040 readings, 365 days, about a fifth less time).
 
     Django has no subquery in FROM, so the outer query is written here around the compiled
-    one; on SQLite every value passes through the converters a plain ORM query would apply
+    parts; on SQLite every value passes through the converters a plain ORM query would apply
     (on PostgreSQL none is needed, below).
     """
-    connection = connections[per_channel.db]
-    compiler = per_channel.query.get_compiler(connection=connection)
-    try:
-        inner_sql, params = compiler.as_sql()
-    except EmptyResultSet:  # e.g. no unit visible: nothing to ask the database
+    compiled = []
+    for rows, interval, tz, column in parts:
+        value, count = _partial(agg, column=column)
+        key = _day_key(interval) if column == "day" else _bucket_key(interval, tz, column)
+        per_channel = (
+            rows.values("channel_id")
+            .annotate(key=key)
+            .values("channel_id", "key")
+            .annotate(agg_value=value, reading_count=count)
+            .order_by()
+        )
+        compiled.append(per_channel.query.get_compiler(using=per_channel.db))
+    connection = connections[parts[0][0].db]
+    sql_parts, params, asked = [], [], []
+    for compiler in compiled:
+        try:
+            part_sql, part_params = compiler.as_sql()
+        except EmptyResultSet:  # e.g. no unit visible: nothing to ask the database
+            continue
+        sql_parts.append(part_sql)
+        params.extend(part_params)
+        asked.append(compiler)
+    if not asked:
         return
+    compiler = asked[0]
     quote = connection.ops.quote_name
     buckets, channels, units = quote("per_channel"), quote("channel"), quote("unit")
-    channel_id, key = (f"{buckets}.{quote(alias)}" for _, _, alias in compiler.select[:2])
+    channel_id, key, value, count = (
+        f"{buckets}.{quote(alias)}" for _, _, alias in compiler.select[:4]
+    )
+    # The sum rounded to the stored scale: exact, and on SQLite the same float whichever parts
+    # it was added from, so that an average rounds the same way from rollups and readings.
+    total = f"ROUND(SUM({value}), {VALUE_DECIMAL_PLACES})"
+    outer_value = {
+        Agg.SUM: total,
+        Agg.AVG: f"ROUND({total} / SUM({count}), {VALUE_DECIMAL_PLACES})",
+        Agg.MIN: f"MIN({value})",
+        Agg.MAX: f"MAX({value})",
+        Agg.COUNT: f"CAST(SUM({value}) AS bigint)",
+    }[agg]
+    grouped = (
+        f"SELECT {channel_id}, {key}, {outer_value}, CAST(SUM({count}) AS bigint) "
+        f"FROM ({' UNION ALL '.join(sql_parts)}) {buckets} GROUP BY {channel_id}, {key}"
+    )
     muid = Unit._meta.get_field("muid").get_col("unit")
     muid_text, obis = MuidText(muid), Channel._meta.get_field("obis").get_col("channel")
     muid_sql, muid_text_sql, obis_sql, channel_pk, channel_unit, unit_pk = (
@@ -458,7 +661,7 @@ def _joined_to_channels(per_channel: QuerySet) -> Iterator[Sequence]:
         )
     )
     sql = (
-        f"SELECT {buckets}.*, {muid_text_sql}, {obis_sql} FROM ({inner_sql}) {buckets}"
+        f"SELECT {buckets}.*, {muid_text_sql}, {obis_sql} FROM ({grouped}) {buckets}"
         f" INNER JOIN {quote(Channel._meta.db_table)} {channels} ON {channel_pk} = {channel_id}"
         f" INNER JOIN {quote(Unit._meta.db_table)} {units} ON {unit_pk} = {channel_unit}"
         f" ORDER BY {muid_sql}, {obis_sql}, {key}"

@@ -41,6 +41,7 @@ from meters.selectors import (
     channels_span,
     readings_aggregate,
     readings_with_channel,
+    visible_channels,
     visible_readings,
     visible_units,
     visible_units_with_channels,
@@ -257,10 +258,20 @@ class ReadingViewSet(viewsets.ViewSet):
 
     def _buckets(self):
         """The validated parameters and an iterator of the buckets, its query already run."""
-        readings, params = self._filtered(ReadingAggregateFilter)
+        _, params = self._filtered(ReadingAggregateFilter)
         interval, agg, tz = Interval(params["interval"]), Agg(params["agg"]), params["tz"]
         self._check_bucket_limit(params, interval)
-        buckets = readings_aggregate(readings=readings, interval=interval, agg=agg, tz=tz)
+        buckets = readings_aggregate(
+            channels=visible_channels(
+                user=self.request.user, muids=params["muid"], obis=params["obis"]
+            ),
+            start=params["start"],
+            end=params["end"],
+            qualities=params["quality"],
+            interval=interval,
+            agg=agg,
+            tz=tz,
+        )
         try:
             # The query runs on the first bucket: a zone the database lacks fails here, not
             # halfway through a streamed response.

@@ -8,7 +8,8 @@ The one write path, the same on PostgreSQL and SQLite:
    record wins), insert the rows of each channel that holds nothing in its staged span as they
    are (nothing can conflict), set aside the other rows that are new or differ from the
    stored readings (one join on the readings' unique index) and write those with one
-   INSERT .. ON CONFLICT DO UPDATE, then move each channel's span and count.
+   INSERT .. ON CONFLICT DO UPDATE, bring the rollups of the periods touched up to date
+   (meters/rollups.py), then move each channel's span and count.
 A source stays all or nothing: its rows are written by one flush or none. Each step after the
 staging is one SQL statement over the staged rows, whatever their number, and what is staged
 lives in the database, not in memory.
@@ -23,6 +24,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from meters import rollups
 from meters.ingest.read import SHOWN_REJECTIONS, Segment
 from meters.models import Channel, Reading, Unit
 
@@ -40,6 +42,12 @@ NEW_PER_CHANNEL = (
     f"UNION ALL SELECT channel_id, staged, first, last FROM {CHANNELS} WHERE fresh"
 )
 COLUMNS = "channel_id, timestamp, value, quality, measurement"
+# The readings a flush inserts: the rows of fresh channels, and those new to the others.
+INSERTED = (
+    f"SELECT c.channel_id, s.timestamp, s.value FROM {STAGED} s JOIN {CHANNELS} c "
+    "ON c.source = s.source AND c.channel_key = s.channel_key WHERE c.fresh "
+    f"UNION ALL SELECT channel_id, timestamp, value FROM {CHANGES} WHERE is_new"
+)
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
     "{t}.value <> {e}.value OR {t}.quality <> {e}.quality OR {t}.measurement <> {e}.measurement"
@@ -264,6 +272,10 @@ class Loader:
                     "WHERE true ON CONFLICT (channel_id, timestamp) DO UPDATE SET "
                     "value = excluded.value, quality = excluded.quality, "
                     "measurement = excluded.measurement"
+                )
+                rollups.add(cursor, INSERTED)
+                rollups.recompute(
+                    cursor, f"SELECT channel_id, timestamp FROM {CHANGES} WHERE NOT is_new"
                 )
                 cursor.execute(
                     "SELECT source, channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END), "

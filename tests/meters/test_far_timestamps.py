@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from meters import rollups
 from meters.models import Reading
 from tests.factories import INTERVAL, ChannelFactory
 
@@ -21,7 +22,7 @@ FAR = {
 @pytest.fixture(params=FAR.values(), ids=FAR.keys())
 def far_channel(request, db):
     """A channel with three days of readings from 2023-02-01 and one far reading of 1000 kWh,
-    its span kept as the ingest keeps it."""
+    its span and rollups kept as the ingest keeps them."""
     far = request.param
     channel = ChannelFactory()
     Reading.objects.bulk_create(
@@ -29,6 +30,7 @@ def far_channel(request, db):
         for i in range(DAYS * 96)
     )
     Reading.objects.create(channel=channel, timestamp=far, value=Decimal(1000))
+    rollups.refresh([channel.pk])
     last = FIRST + (DAYS * 96 - 1) * INTERVAL
     channel.first_reading_at, channel.last_reading_at = min(far, FIRST), max(far, last)
     channel.reading_count = DAYS * 96 + 1

@@ -14,7 +14,7 @@ from meters.selectors import (
     bucket_start,
     local_midnight,
     readings_aggregate,
-    visible_readings,
+    visible_channels,
 )
 from tests.factories import ChannelFactory
 from tests.meters.api.conftest import add_readings
@@ -99,7 +99,6 @@ def test_buckets_are_ordered_by_muid_obis_and_start_whatever_the_insertion_order
 
     buckets = list(
         readings_aggregate(
-            readings=Reading.objects.all(),
             interval=Interval.DAY,
             agg=Agg.COUNT,
             tz=ZURICH,
@@ -142,9 +141,7 @@ def test_each_bucket_holds_the_aggregate_of_its_readings_as_exact_python_values(
         for key, values in groups.items()
     }
 
-    buckets = list(
-        readings_aggregate(readings=Reading.objects.all(), interval=interval, agg=agg, tz=tz)
-    )
+    buckets = list(readings_aggregate(interval=interval, agg=agg, tz=tz))
 
     values = {(b.muid, b.obis, b.start): b.value for b in buckets}
     if agg is Agg.AVG and connection.vendor == "sqlite":
@@ -163,6 +160,6 @@ def test_no_user_aggregates_nothing_and_the_database_is_not_asked(db, django_ass
 
     with django_assert_num_queries(0):
         buckets = readings_aggregate(
-            readings=visible_readings(user=None), interval=Interval.DAY, agg=Agg.SUM, tz=ZURICH
+            channels=visible_channels(user=None), interval=Interval.DAY, agg=Agg.SUM, tz=ZURICH
         )
         assert list(buckets) == []

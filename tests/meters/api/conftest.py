@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from meters import rollups
 from meters.models import Channel, Reading
 from tests.factories import INTERVAL
 
@@ -35,8 +36,9 @@ def api(staff_client):
 def add_readings(
     channel: Channel, start: datetime, count: int, *, value: str = "0.25", quality="measured"
 ) -> list[Reading]:
-    """`count` consecutive 15-minute readings of `channel` from `start`, in one insert."""
-    return Reading.objects.bulk_create(
+    """`count` consecutive 15-minute readings of `channel` from `start`, in one insert, and
+    its rollups brought up to date as the ingest would."""
+    readings = Reading.objects.bulk_create(
         Reading(
             channel=channel,
             timestamp=start + i * INTERVAL,
@@ -46,3 +48,5 @@ def add_readings(
         )
         for i in range(count)
     )
+    rollups.refresh([channel.pk])
+    return readings

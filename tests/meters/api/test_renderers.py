@@ -11,7 +11,6 @@ from rest_framework.renderers import JSONRenderer
 
 from meters.api.renderers import FastJSONRenderer
 from meters.api.serializers import aggregate_data
-from meters.models import Reading
 from meters.selectors import Agg, Interval, readings_aggregate
 from tests.meters.api.conftest import READINGS
 
@@ -25,9 +24,7 @@ def both(data, media_type: str = "application/json") -> tuple[bytes, bytes]:
 
 def test_an_aggregate_answer_is_written_alike(challenge_data):
     tz = ZoneInfo("Europe/Zurich")
-    buckets = readings_aggregate(
-        readings=Reading.objects.all(), interval=Interval.HOUR, agg=Agg.SUM, tz=tz
-    )
+    buckets = readings_aggregate(interval=Interval.HOUR, agg=Agg.SUM, tz=tz)
     answer = aggregate_data(
         interval=Interval.HOUR, agg=Agg.SUM, tz=tz, start=None, end=None, buckets=buckets
     )

@@ -45,9 +45,7 @@ def test_aggregate_data_equals_the_serializers_answer(
     challenge_data, interval, agg, tz, start, end
 ):
     interval, agg, tz = Interval(interval), Agg(agg), ZoneInfo(tz)
-    buckets = list(
-        readings_aggregate(readings=Reading.objects.all(), interval=interval, agg=agg, tz=tz)
-    )
+    buckets = list(readings_aggregate(interval=interval, agg=agg, tz=tz))
     answer = {
         "interval": interval,
         "agg": agg,

@@ -1,0 +1,194 @@
+"""Rollups: the readings of each channel summed per UTC hour and per local day.
+
+The aggregates read them instead of the readings where they give the same answer (see
+meters/selectors.py). They are kept in step by the one write path, in the transaction that
+writes the readings (`add` for inserted readings, `recompute` for updated ones), and built for
+readings stored before them by `rebuild_rollups`. Days are those of the zone RollupStatus
+names, DJANGO_TIME_ZONE when they were built.
+
+Sums are rounded to the stored scale in SQL: exact on PostgreSQL, and on SQLite (which adds in
+floating point) the rounding removes the noise, as energy_sum does.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from meters.models import (
+    VALUE_DECIMAL_PLACES,
+    Channel,
+    DayRollup,
+    HourRollup,
+    Reading,
+    RollupStatus,
+    Unit,
+)
+from meters.moments import EARLIEST, LATEST
+
+READINGS = Reading._meta.db_table
+COLUMNS = "channel_id, {period}, value_sum, reading_count, value_min, value_max"
+# A local day lies within 25 hours of any instant in it.
+DAY_REACH_HOURS = 25
+
+
+@dataclass(frozen=True)
+class Grain:
+    model: type[HourRollup] | type[DayRollup]
+    period: str  # the column of the period's start
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    def of(self, timestamp: str) -> tuple[str, list]:
+        """SQL for the period that holds the instant in column `timestamp`, with its params."""
+        if self.model is HourRollup:
+            sql, params = connection.ops.datetime_trunc_sql("hour", timestamp, (), "UTC")
+        else:
+            sql, params = connection.ops.datetime_cast_date_sql(timestamp, (), day_zone())
+        return sql, list(params)
+
+
+HOUR = Grain(HourRollup, "hour")
+DAY = Grain(DayRollup, "day")
+GRAINS = (HOUR, DAY)
+
+
+def day_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def _round(sql: str) -> str:
+    return f"ROUND({sql}, {VALUE_DECIMAL_PLACES})"
+
+
+def _kept(table: str, column: str, better: str) -> str:
+    """The stored or the incoming `column`, whichever is `better` ("<" for min, ">" for max)."""
+    new, old = f"excluded.{column}", f"{table}.{column}"
+    return f"CASE WHEN {new} {better} {old} THEN {new} ELSE {old} END"
+
+
+def _shifted(timestamp: str, hours: int) -> str:
+    if connection.vendor == "postgresql":
+        return f"({timestamp} + interval '{hours} hours')"
+    return f"datetime({timestamp}, '{hours:+d} hours')"
+
+
+def add(cursor, inserted: str) -> None:
+    """Add readings just inserted to the rollups of their periods.
+
+    `inserted` is a query of (channel_id, timestamp, value) rows, none of them stored before
+    this transaction: a period's sum and count grow by theirs, its min and max widen.
+    """
+    for grain in GRAINS:
+        t, period = grain.table, grain.period
+        key, params = grain.of("n.timestamp")
+        cursor.execute(
+            f"INSERT INTO {t} ({COLUMNS.format(period=period)}) "
+            f"SELECT n.channel_id, {key}, {_round('SUM(n.value)')}, COUNT(*), MIN(n.value), "
+            f"MAX(n.value) FROM ({inserted}) n GROUP BY 1, 2 "
+            f"ON CONFLICT (channel_id, {period}) DO UPDATE SET "
+            f"value_sum = {_round(f'{t}.value_sum + excluded.value_sum')}, "
+            f"reading_count = {t}.reading_count + excluded.reading_count, "
+            f"value_min = {_kept(t, 'value_min', '<')}, "
+            f"value_max = {_kept(t, 'value_max', '>')}",
+            params,
+        )
+
+
+def recompute(cursor, touched: str) -> None:
+    """Compute again, from the stored readings, the rollups of the periods that hold the
+    (channel_id, timestamp) rows of `touched`: readings updated in place, whose old values
+    are no longer known."""
+    for grain in GRAINS:
+        t, period = grain.table, grain.period
+        key, params = grain.of("c.timestamp")
+        stored_key, stored_params = grain.of("r.timestamp")
+        low, high = _shifted("p.low", -DAY_REACH_HOURS), _shifted("p.high", DAY_REACH_HOURS)
+        cursor.execute(
+            f"INSERT INTO {t} ({COLUMNS.format(period=period)}) "
+            f"SELECT r.channel_id, p.period, {_round('SUM(r.value)')}, COUNT(*), "
+            "MIN(r.value), MAX(r.value) FROM ("
+            f"  SELECT c.channel_id, {key} AS period, MIN(c.timestamp) AS low, "
+            f"  MAX(c.timestamp) AS high FROM ({touched}) c GROUP BY 1, 2"
+            f") p JOIN {READINGS} r ON r.channel_id = p.channel_id "
+            f"AND r.timestamp > {low} AND r.timestamp < {high} AND {stored_key} = p.period "
+            "GROUP BY r.channel_id, p.period "
+            f"ON CONFLICT (channel_id, {period}) DO UPDATE SET value_sum = excluded.value_sum, "
+            "reading_count = excluded.reading_count, value_min = excluded.value_min, "
+            "value_max = excluded.value_max",
+            [*params, *stored_params],
+        )
+
+
+# --- Status and rebuild -------------------------------------------------------------------
+
+
+def usable_grains() -> frozenset[str]:
+    """The grains whose rollups cover every reading: days only in the zone they were built in."""
+    return frozenset(
+        status.grain
+        for status in RollupStatus.objects.filter(complete=True)
+        if status.grain == HOUR.period or status.zone == day_zone()
+    )
+
+
+@dataclass(frozen=True)
+class RebuildStep:
+    grain: str
+    channels: int
+    through: int
+
+
+def rebuild(*, chunk: int, restart: bool = False) -> Iterator[RebuildStep]:
+    """Build the rollups of every grain not complete, `chunk` channels per transaction;
+    resumes after the last channel done unless `restart`. Yields each step done.
+
+    A change of DJANGO_TIME_ZONE makes the day rollups incomplete: they are built again in the
+    new zone. Each chunk locks its units as the ingest does, so that an ingest running at the
+    same time is not undone by a rollup computed from readings it has since changed.
+    """
+    for grain in GRAINS:
+        status, _ = RollupStatus.objects.get_or_create(grain=grain.period)
+        zone = day_zone() if grain is DAY else ""
+        if status.zone != zone or restart:
+            status.zone, status.complete, status.rebuilt_through = zone, False, 0
+            status.save()
+        while not status.complete:
+            ids = list(
+                Channel.objects.filter(pk__gt=status.rebuilt_through)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:chunk]
+            )
+            with transaction.atomic():
+                if ids:
+                    refresh(ids, grains=[grain])
+                    status.rebuilt_through = ids[-1]
+                status.complete = len(ids) < chunk
+                status.save()
+            yield RebuildStep(grain.period, len(ids), status.rebuilt_through)
+
+
+def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> None:
+    """Compute the rollups of these channels again from their stored readings (those inside
+    the bounds the aggregates read), in the current transaction, their units locked."""
+    units = Channel.objects.filter(pk__in=channel_ids).values("unit_id")
+    list(Unit.objects.select_for_update().filter(pk__in=units).order_by("muid").values("pk"))
+    marks = ", ".join(["%s"] * len(channel_ids))
+    for grain in grains:
+        grain.model.objects.filter(channel_id__in=channel_ids).delete()
+        key, params = grain.of("r.timestamp")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {grain.table} ({COLUMNS.format(period=grain.period)}) "
+                f"SELECT r.channel_id, {key}, {_round('SUM(r.value)')}, COUNT(*), "
+                f"MIN(r.value), MAX(r.value) FROM {READINGS} r WHERE r.channel_id IN ({marks}) "
+                "AND r.timestamp >= %s AND r.timestamp < %s GROUP BY 1, 2",
+                [*params, *channel_ids, *_bounds()],
+            )
+
+
+def _bounds() -> list:
+    return [connection.ops.adapt_datetimefield_value(moment) for moment in (EARLIEST, LATEST)]

@@ -1,0 +1,254 @@
+"""Rollups: kept by the ingest in the transaction that writes the readings, rebuilt by a
+command, and read by the aggregates only where they give exactly the buckets of the readings."""
+
+import io
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from meters import rollups
+from meters.ingest import ingest_location
+from meters.models import DayRollup, HourRollup, Reading, RollupStatus
+from meters.selectors import Agg, Interval, readings_aggregate
+from tests.factories import EXPORT, IMPORT, INTERVAL, ChannelFactory, feed_record
+
+# Zones whose buckets the rollups serve: that of the day rollups, and whole-hour ones.
+ZONES = ["Europe/Zurich", "UTC", "America/New_York"]
+YEAR = datetime(2023, 1, 1, tzinfo=UTC)
+MUID = "6b1f4c52-8d6a-4a7e-9d0e-2f3c4b5a6d7e"
+OTHER = "0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
+
+
+def value(i: int, *, scale: int = 1) -> Decimal:
+    """A value that varies without pattern across a day, with 6 decimals."""
+    return Decimal((i * 7919 * scale) % 100_003) / Decimal(1_000_000)
+
+
+def records(
+    muid: str, obis: str, start: datetime, count: int, *, scale: int = 1, gaps: bool = False
+) -> list[dict]:
+    """15-minute records; with `gaps`, the first day and a half of every 40 days missing."""
+    return [
+        feed_record(start + i * INTERVAL, float(value(i, scale=scale)), muid=muid, obis=obis)
+        for i in range(count)
+        if not gaps or i % (40 * 96) >= 144
+    ]
+
+
+def write(tmp_path, name: str, data: list[dict]) -> str:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"data": data}))
+    return str(path)
+
+
+def ingested(tmp_path, name: str, data: list[dict]) -> None:
+    report = ingest_location(write(tmp_path, name, data))
+    assert report.ok, report.error
+    assert report.rejected == 0, report.rejections
+
+
+@pytest.fixture
+def year(db, tmp_path):
+    """A year of one unit's import (DST both ways, gaps), two months of another's export, and
+    a re-ingest that changes a week of values: every write path of the rollups."""
+    ingested(tmp_path, "import", records(MUID, IMPORT, YEAR, 365 * 96, gaps=True))
+    march = datetime(2023, 3, 1, tzinfo=UTC)
+    ingested(tmp_path, "export", records(OTHER, EXPORT, march, 61 * 96, gaps=True))
+    changed = datetime(2023, 10, 25, 7, 15, tzinfo=UTC)
+    ingested(tmp_path, "changed", records(MUID, IMPORT, changed, 7 * 96, scale=3))
+
+
+def buckets(**query) -> list:
+    return list(readings_aggregate(**query))
+
+
+def from_readings(**query) -> list:
+    """The same buckets with the rollups marked incomplete: computed from the readings."""
+    RollupStatus.objects.update(complete=False)
+    try:
+        return buckets(**query)
+    finally:
+        RollupStatus.objects.update(complete=True)
+
+
+def tables_read(**query) -> set[str]:
+    with CaptureQueriesContext(connection) as queries:
+        buckets(**query)
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    tables = {"readings": Reading, "hours": HourRollup, "days": DayRollup}
+    return {name for name, model in tables.items() if model._meta.db_table in sql}
+
+
+def test_rollups_give_the_buckets_of_the_readings_for_every_interval_agg_and_zone(year):
+    ranges = {
+        "open": (None, None),
+        "cut": (
+            datetime(2023, 3, 20, 10, 15, tzinfo=UTC),
+            datetime(2023, 11, 3, 13, 45, tzinfo=UTC),
+        ),
+    }
+    intervals = [Interval.HOUR, Interval.DAY, Interval.WEEK, Interval.MONTH]
+    differing = []
+    for zone, (name, (start, end)), interval, agg in itertools.product(
+        ZONES, ranges.items(), intervals, list(Agg)
+    ):
+        query = {"start": start, "end": end, "interval": interval, "agg": agg}
+        query["tz"] = ZoneInfo(zone)
+        if buckets(**query) != from_readings(**query):
+            differing.append((zone, name, interval, agg))
+
+    assert differing == []
+    assert len(buckets(interval=Interval.DAY, agg=Agg.SUM, tz=ZoneInfo("UTC"))) > 300
+
+
+def test_the_days_of_dst_changes_keep_their_92_and_100_readings(year):
+    days = buckets(
+        start=datetime(2023, 3, 25, tzinfo=UTC),
+        end=datetime(2023, 10, 31, tzinfo=UTC),
+        interval=Interval.DAY,
+        agg=Agg.COUNT,
+        tz=ZoneInfo("Europe/Zurich"),
+    )
+    by_day = {b.start.date().isoformat(): (b.value, b.count, b.expected) for b in days}
+
+    assert by_day["2023-03-26"] == (92, 92, 92)
+    assert by_day["2023-10-29"] == (100, 100, 100)
+
+
+@pytest.mark.parametrize(
+    ("zone", "interval", "expected"),
+    [
+        ("Europe/Zurich", Interval.MONTH, {"days"}),
+        ("Europe/Zurich", Interval.HOUR, {"hours"}),
+        ("America/New_York", Interval.DAY, {"hours"}),
+        ("UTC", Interval.WEEK, {"hours"}),
+        ("Asia/Kathmandu", Interval.DAY, {"readings"}),
+        ("Asia/Kolkata", Interval.HOUR, {"readings"}),
+        ("Europe/Zurich", Interval.MINUTES_15, {"readings"}),
+    ],
+)
+def test_each_zone_and_interval_reads_what_answers_it_exactly(year, zone, interval, expected):
+    """Days in the zone of the day rollups; hours where every offset is a whole hour; the
+    readings otherwise. A range of whole periods reads nothing else."""
+    tz = ZoneInfo(zone)
+    start = datetime(2023, 2, 1, tzinfo=tz)
+    end = datetime(2023, 5, 1, tzinfo=tz)
+
+    assert tables_read(start=start, end=end, interval=interval, agg=Agg.SUM, tz=tz) == expected
+
+
+def test_the_ends_of_a_range_cut_inside_a_period_are_read_from_the_readings(year):
+    tz = ZoneInfo("Europe/Zurich")
+    query = {
+        "start": datetime(2023, 2, 1, 10, 15, tzinfo=tz),
+        "end": datetime(2023, 2, 20, 6, 45, tzinfo=tz),
+        "interval": Interval.DAY,
+        "agg": Agg.SUM,
+        "tz": tz,
+    }
+
+    assert tables_read(**query) == {"days", "readings"}
+    first = buckets(**query)[0]
+    assert (first.count, first.expected) == (55, 96)
+
+
+def test_a_filter_by_quality_reads_the_readings(year):
+    tz = ZoneInfo("UTC")
+    query = {"interval": Interval.MONTH, "agg": Agg.SUM, "tz": tz, "qualities": ["measured"]}
+
+    assert tables_read(**query) == {"readings"}
+
+
+def test_a_re_ingest_that_changes_values_moves_the_sums_min_and_max(db, tmp_path):
+    day = datetime(2023, 6, 1, tzinfo=ZoneInfo("Europe/Zurich"))
+    ingested(tmp_path, "first", records(MUID, IMPORT, day, 96))
+    data = records(MUID, IMPORT, day, 96)
+    data[0][IMPORT] = 9.5  # the day's first interval
+    data[-1][IMPORT] = 0  # and its last
+    ingested(tmp_path, "second", data)
+
+    (rollup,) = DayRollup.objects.all()
+    values = list(Reading.objects.values_list("value", flat=True))
+    assert rollup.value_sum == sum(values)
+    assert (rollup.value_min, rollup.value_max) == (Decimal(0), Decimal("9.5"))
+    assert rollup.reading_count == 96
+    hours = HourRollup.objects.order_by("hour")
+    assert (hours.first().value_max, hours.last().value_min) == (Decimal("9.5"), Decimal(0))
+    assert sum(hour.value_sum for hour in hours) == rollup.value_sum
+
+
+def test_a_source_that_fails_leaves_the_rollups_as_they_were(db, tmp_path):
+    day = datetime(2023, 6, 1, tzinfo=UTC)
+    ingested(tmp_path, "first", records(MUID, IMPORT, day, 96))
+    before = list(HourRollup.objects.values_list()), list(DayRollup.objects.values_list())
+    broken = records(MUID, IMPORT, day + timedelta(days=1), 96, scale=5)
+    broken[40]["timestamp"] = "not a time"
+
+    report = ingest_location(write(tmp_path, "broken", broken), strict=True)
+
+    assert not report.ok
+    assert (list(HourRollup.objects.values_list()), list(DayRollup.objects.values_list())) == (
+        before
+    )
+
+
+def test_rebuild_builds_the_rollups_of_readings_stored_before_them_and_resumes(db):
+    channel = ChannelFactory()
+    Reading.objects.bulk_create(
+        Reading(channel=channel, timestamp=YEAR + i * INTERVAL, value=value(i))
+        for i in range(10 * 96)
+    )
+    other = ChannelFactory()
+    Reading.objects.bulk_create(
+        Reading(channel=other, timestamp=YEAR + i * INTERVAL, value=Decimal("0.5"))
+        for i in range(96)
+    )
+    RollupStatus.objects.update(complete=False)
+    tz = ZoneInfo("Europe/Zurich")
+    query = {
+        "start": datetime(2023, 1, 1, tzinfo=tz),
+        "end": datetime(2023, 1, 12, tzinfo=tz),
+        "interval": Interval.DAY,
+        "agg": Agg.SUM,
+        "tz": tz,
+    }
+    expected = buckets(**query)
+
+    steps = rollups.rebuild(chunk=1)
+    next(steps)  # interrupted after the first channel of the hours
+    assert not RollupStatus.objects.get(grain="hour").complete
+    call_command("rebuild_rollups", "--chunk", "1", stdout=(out := io.StringIO()))
+
+    assert "rollups complete" in out.getvalue()
+    assert rollups.usable_grains() == {"hour", "day"}
+    assert tables_read(**query) == {"days"}
+    assert buckets(**query) == expected
+    assert DayRollup.objects.filter(channel=other).get(day="2023-01-01").value_sum == Decimal(
+        "0.5"
+    ) * (96 - 4)
+
+
+def test_a_change_of_zone_rebuilds_the_days_and_until_then_they_are_not_read(year, settings):
+    settings.TIME_ZONE = "America/New_York"
+    tz = ZoneInfo("America/New_York")
+    query = {"interval": Interval.MONTH, "agg": Agg.SUM, "tz": tz}
+
+    assert rollups.usable_grains() == {"hour"}
+    assert tables_read(**query) == {"hours"}
+    call_command("rebuild_rollups", stdout=io.StringIO())
+    # The readings of the first evening in New York, before its first whole day.
+    assert tables_read(**query) == {"days", "readings"}
+    assert buckets(**query) == from_readings(**query)
+
+
+def test_rebuild_with_nothing_to_do_says_so(db):
+    call_command("rebuild_rollups", stdout=(out := io.StringIO()))
+
+    assert out.getvalue().strip() == "rollups complete (nothing to rebuild)"
