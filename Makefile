@@ -13,6 +13,7 @@ run ingest: export DJANGO_DEBUG ?= 1
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py rebuild_rollups
 	$(BIN)/python manage.py register_units
 	$(BIN)/python manage.py ingest_meters --all --fallback-dir data/challenge
 	$(BIN)/python manage.py demo_login --url http://$(HOST):$(PORT)

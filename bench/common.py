@@ -69,6 +69,17 @@ def migrate(database: str) -> None:
     )
 
 
+def rebuild_rollups(database: str, *, restart: bool = False) -> None:
+    """`rebuild_rollups` (`restart`: all of them, for readings written around the ingest)."""
+    subprocess.run(
+        [PYTHON, "manage.py", "rebuild_rollups", "--chunk", "50", "-v", "0"]
+        + (["--restart"] if restart else []),
+        cwd=ROOT,
+        env=django_env(database),
+        check=True,
+    )
+
+
 def setup_django(database: str) -> None:
     """Configure Django in this process on `database` (call before importing models)."""
     os.environ.update(django_env(database))

@@ -1,10 +1,12 @@
 #!/bin/sh
 # The container's entrypoint. Each command waits for the database first (deploy/wait_for_db.py).
 #
-#   web                  migrate and register the configured units (unless MIGRATE_ON_START=0),
-#                        then gunicorn (deploy/gunicorn.conf.py)
-#   migrate              apply migrations, register the configured units (register_units) and
-#                        exit (the Kubernetes Job; compose's web does it itself)
+#   web                  migrate, complete the rollups and register the configured units (unless
+#                        MIGRATE_ON_START=0), then gunicorn (deploy/gunicorn.conf.py)
+#   migrate              apply migrations, complete the rollups (rebuild_rollups, nothing to do
+#                        unless a migration or a new DJANGO_TIME_ZONE asks), register the
+#                        configured units (register_units) and exit (the Kubernetes Job;
+#                        compose's web does it itself)
 #   await-migrations     exit once no migration is pending (the web pods' init container)
 #   ingest [ARGS...]     python manage.py ingest_meters ARGS (the compose service and the CronJob)
 #   anything else        run as given, e.g. `python manage.py createsuperuser`
@@ -25,6 +27,7 @@ case "$command" in
         wait_for_db
         if [ "${MIGRATE_ON_START:-1}" = "1" ]; then
             python manage.py migrate --noinput
+            python manage.py rebuild_rollups
             python manage.py register_units
         fi
         exec gunicorn --config deploy/gunicorn.conf.py exnaton.wsgi:application
@@ -32,6 +35,7 @@ case "$command" in
     migrate)
         wait_for_db
         python manage.py migrate --noinput
+        python manage.py rebuild_rollups
         exec python manage.py register_units
         ;;
     await-migrations)
