@@ -156,6 +156,7 @@ def rebuild(*, chunk: int, restart: bool = False) -> Iterator[RebuildStep]:
         if status.zone != zone or restart:
             status.zone, status.complete, status.rebuilt_through = zone, False, 0
             status.save()
+        rebuilt = False
         while not status.complete:
             ids = list(
                 Channel.objects.filter(pk__gt=status.rebuilt_through)
@@ -166,9 +167,14 @@ def rebuild(*, chunk: int, restart: bool = False) -> Iterator[RebuildStep]:
                 if ids:
                     refresh(ids, grains=[grain])
                     status.rebuilt_through = ids[-1]
+                    rebuilt = True
                 status.complete = len(ids) < chunk
                 status.save()
             yield RebuildStep(grain.period, len(ids), status.rebuilt_through)
+        if rebuilt:
+            # Fresh statistics, or the planner goes on planning for the table as it was.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {grain.table}")
 
 
 def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> None:
