@@ -259,8 +259,7 @@ def recorded_values(unit) -> dict[str, Decimal]:
     0.17325000000000002)."""
     scale = Decimal("0.000001")
     return {
-        r["timestamp"]: Decimal(str(r[unit.obis])).quantize(scale)
-        for r in challenge_records(unit)
+        r["timestamp"]: Decimal(str(r[unit.obis])).quantize(scale) for r in challenge_records(unit)
     }
 
 

@@ -44,6 +44,15 @@ OPERATIONS = [
     "GET /api/v1/readings/csv/",
     "GET /api/v1/readings/aggregate/",
     "GET /api/v1/readings/aggregate/csv/",
+    "GET /api/v1/communities/",
+    "POST /api/v1/communities/",
+    "GET /api/v1/communities/{id}/",
+    "PATCH /api/v1/communities/{id}/",
+    "DELETE /api/v1/communities/{id}/",
+    "GET /api/v1/communities/{id}/balance/",
+    "GET /api/v1/communities/{id}/balance/csv/",
+    "GET /api/v1/communities/{id}/members/balance/",
+    "GET /api/v1/communities/{id}/members/balance/csv/",
 ]
 
 
