@@ -11,6 +11,7 @@ from datetime import tzinfo
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from analysis.charts import BAR_DAYS, COLORS, PARTIAL, SIZES, _bars, _margins, _time_axis, _x
@@ -92,31 +93,43 @@ def plot_flows(*, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo) -
     bottom.set_xlabel(f"local time ({tz}); {marked}: incomplete buckets")
 
 
+RATES = (
+    ("self_sufficiency", "self-sufficiency (shared / consumption)", COMMUNITY),
+    ("self_consumption", "self-consumption (shared / production)", SURPLUS),
+)
+
+
 def plot_rates(*, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo) -> None:
-    """Self-sufficiency (shared / consumption) and self-consumption (shared / production) per
-    bucket, side by side; incomplete buckets hatched."""
+    """Self-sufficiency and self-consumption per bucket, side by side; incomplete buckets
+    hatched. Days on a time axis, months as labelled categories (a month's bar on a time
+    axis would hide its neighbours')."""
     _margins(fig)
     ax = fig.add_subplot()
-    x = _x(frame.index, tz)
-    ends = _x(pd.DatetimeIndex(frame["end"]), tz)
-    span = BAR_DAYS.get(interval, MONTH_BAR_DAYS)
-    width = span / 2
     complete = frame["complete"].to_numpy(dtype=bool)
-    for i, (column, label, color) in enumerate(
-        (
-            ("self_sufficiency", "self-sufficiency (shared / consumption)", COMMUNITY),
-            ("self_consumption", "self-consumption (shared / production)", SURPLUS),
-        )
-    ):
-        middle = x + (ends - x) / 2 - span / 2 + (i + 0.5) * width
-        values = frame[column].to_numpy(dtype=float)
-        _bars(ax, middle, np.nan_to_num(values), complete, width=width, color=color, label=label)
-    ax.set_ylim(0, 1.05)
+    if interval == "month":
+        x = np.arange(len(frame), dtype=float)
+        span = 0.8
+        local = frame.index.tz_convert(tz)
+        ax.set_xticks(x, [f"{start:%Y-%m}" for start in local])
+        ax.set_xlabel(f"local month ({tz}); hatched bars: incomplete months")
+    else:
+        start = _x(frame.index, tz)
+        x = start + (_x(pd.DatetimeIndex(frame["end"]), tz) - start) / 2
+        span = BAR_DAYS.get(interval, 0.8)
+        _time_axis(ax)
+        ax.set_xlabel(f"local time ({tz}); hatched bars: incomplete {interval}s")
+    width = span / len(RATES)
+    for i, (column, _label, color) in enumerate(RATES):
+        middle = x - span / 2 + (i + 0.5) * width
+        values = np.nan_to_num(frame[column].to_numpy(dtype=float))
+        _bars(ax, middle, values, complete, width=width, color=color)
+    # Room above 100% for the legend.
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(f"share per {interval}")
-    ax.legend(loc="upper left", frameon=False, fontsize=8, ncols=2)
-    _time_axis(ax)
-    ax.set_xlabel(f"local time ({tz}); hatched bars: incomplete {interval}s")
+    handles = [Patch(color=color, label=label) for _column, label, color in RATES]
+    ax.legend(handles=handles, loc="upper left", frameon=False, fontsize=8, ncols=2)
 
 
 # Two panels: taller than a chart of one.
