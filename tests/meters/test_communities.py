@@ -56,7 +56,9 @@ def two_by_two(allocation, shares=(None, None)):
     b = member(community, "consumer", ["0.1"], share=shares[1])
     x = member(community, "producer", ["0.2"])
     y = member(community, "producer", ["0.1"])
-    return community, {name: str(unit.muid) for name, unit in zip("abxy", (a, b, x, y))}
+    return community, {
+        name: str(unit.muid) for name, unit in zip("abxy", (a, b, x, y), strict=True)
+    }
 
 
 @pytest.mark.django_db
