@@ -114,8 +114,9 @@ def share_errors(allocation: str, members: Sequence[tuple[str, Decimal | None]])
         errors.append("Only consumers (and members of role both) take a share.")
     if allocation == Community.Allocation.DYNAMIC and shares:
         errors.append("Dynamic allocation takes no shares: leave them empty or choose static.")
-    if sum(shares, Decimal(0)) > 1:
-        errors.append(f"The shares add up to {sum(shares)}, more than 1.")
+    total = sum(shares, Decimal(0))
+    if total > 1:
+        errors.append(f"The shares add up to {total.normalize()}, more than 1.")
     return errors
 
 

@@ -23,6 +23,7 @@ from schemathesis.checks import (
 )
 
 from exnaton.wsgi import application
+from meters.models import Community, Unit
 from tests.conftest import CONSUMER, PRODUCER
 
 # Generated requests per operation: enough to reach every parameter, bounded for the suite.
@@ -83,6 +84,13 @@ def web_schema(db):
 def consumer_token(challenge_data, reader_client, settings):
     settings.API_THROTTLE_USER = None  # the fuzzer measures answers, not the throttle
     reader = reader_client(CONSUMER.muid).user
+    # A community the reader sees (its one unit) and one it may not (with the producer).
+    consumer, producer = (Unit.objects.get(muid=unit.muid) for unit in (CONSUMER, PRODUCER))
+    alone = Community.objects.create(name="Alone", kind="site")
+    alone.members.create(unit=consumer, role="consumer")
+    shared = Community.objects.create(name="Shared", kind="leg")
+    shared.members.create(unit=consumer, role="consumer")
+    shared.members.create(unit=producer, role="producer")
     return Token.objects.create(user=reader).key
 
 
