@@ -16,7 +16,8 @@ def admin_client(client, django_user_model):
     return client
 
 
-def form(allocation: str, members: list[tuple]) -> dict:
+def add(client, allocation: str, *members: tuple):
+    """Post the add form of a community named Street with `members` (unit, role, share)."""
     data = {
         "name": "Street",
         "kind": "leg",
@@ -31,16 +32,14 @@ def form(allocation: str, members: list[tuple]) -> dict:
     for i, (unit, role, share) in enumerate(members):
         data |= {f"members-{i}-unit": unit.pk, f"members-{i}-role": role}
         data[f"members-{i}-share"] = share
-    return data
+    return client.post(ADD, data)
 
 
 @pytest.mark.django_db
 def test_a_community_is_added_with_its_members(admin_client):
     producer, consumer = UnitFactory(), UnitFactory()
 
-    response = admin_client.post(
-        ADD, form("dynamic", [(producer, "producer", ""), (consumer, "consumer", "")])
-    )
+    response = add(admin_client, "dynamic", (producer, "producer", ""), (consumer, "consumer", ""))
 
     assert response.status_code == 302
     community = Community.objects.get()
@@ -54,9 +53,7 @@ def test_a_community_is_added_with_its_members(admin_client):
 def test_shares_over_one_are_refused_with_the_apis_message(admin_client):
     first, second = UnitFactory(), UnitFactory()
 
-    response = admin_client.post(
-        ADD, form("static", [(first, "consumer", "0.7"), (second, "consumer", "0.4")])
-    )
+    response = add(admin_client, "static", (first, "consumer", "0.7"), (second, "consumer", "0.4"))
 
     assert response.status_code == 200
     assert "The shares add up to 1.1" in response.content.decode()

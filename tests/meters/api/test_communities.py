@@ -315,7 +315,7 @@ def test_start_and_end_as_plain_dates_are_days_of_the_communitys_zone(staff_clie
     assert all(b["count"] == b["expected"] == 96 for b in answer["buckets"])
 
 
-def test_the_balance_takes_four_queries_whatever_the_number_of_buckets(
+def test_the_balance_takes_the_same_few_queries_whatever_the_number_of_buckets(
     staff_client, community, django_assert_max_num_queries
 ):
     # Login (2), the community with its members (2), the channels' span, the balance.
