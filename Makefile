@@ -16,6 +16,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py rebuild_rollups
 	$(BIN)/python manage.py register_units
 	$(BIN)/python manage.py ingest_meters --all --fallback-dir data/challenge
+	$(BIN)/python manage.py demo_community --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py demo_login --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

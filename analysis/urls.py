@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from analysis import views
+from analysis import community_views, views
 
 
 class ChartName:
@@ -24,4 +24,10 @@ urlpatterns = [
     path("charts/<chart:name>.svg", views.overview_chart, name="overview_chart"),
     path("<uuid:muid>/", views.report, name="report"),
     path("<uuid:muid>/charts/<chart:name>.svg", views.report_chart, name="report_chart"),
+    path("communities/<int:pk>/", community_views.community, name="community"),
+    path(
+        "communities/<int:pk>/charts/<chart:name>.svg",
+        community_views.community_chart,
+        name="community_chart",
+    ),
 ]

@@ -23,6 +23,7 @@ from analysis.reports import (
     with_chart_hrefs,
 )
 from meters.api.throttling import AnalysisRateThrottle
+from meters.communities import visible_communities
 from meters.models import Channel, Unit
 from meters.selectors import visible_units_with_channels
 
@@ -120,7 +121,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     tz = request.GET.get("tz", "")
     rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
-    return render(request, "analysis/overview.html", {"report": report, "rows": rows})
+    communities = visible_communities(user=request.user)
+    context = {"report": report, "rows": rows, "communities": communities}
+    return render(request, "analysis/overview.html", context)
 
 
 @login_required

@@ -15,12 +15,14 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection, models
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from meters.models import Channel, Reading, Unit
+from meters.communities import share_errors
+from meters.models import Channel, Community, Member, Reading, Unit
 from meters.moments import local_text
 from meters.params import parse_muid, parse_obis, parse_quality
 from meters.selectors import reading_qualities, readings_span
@@ -288,3 +290,48 @@ class ReadingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class MemberFormSet(BaseInlineFormSet):
+    """The shares checked together, by the rule the API applies (meters.communities)."""
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        members = [(data["role"], data.get("share")) for data in kept if data.get("role")]
+        errors = share_errors(self.instance.allocation, members)
+        if errors:
+            raise ValidationError(errors)
+
+
+class MemberInline(admin.TabularInline):
+    model = Member
+    formset = MemberFormSet
+    extra = 1
+    autocomplete_fields = ["unit"]
+    fields = ["unit", "role", "share"]
+
+
+@admin.register(Community)
+class CommunityAdmin(admin.ModelAdmin):
+    """Communities and their members; a community's page shows its balance."""
+
+    list_display = ["name", "kind", "allocation", "tz", "member_count", "valid_from", "valid_to"]
+    list_filter = ["kind", "allocation"]
+    search_fields = ["name", "=members__unit__muid"]
+    fields = ["name", "kind", "allocation", "tz", "valid_from", "valid_to", "description"]
+    inlines = [MemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_total=models.Count("members"))
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, community: Community) -> int:
+        return community.member_total
+
+    def view_on_site(self, community: Community) -> str:
+        return reverse("analysis:community", args=[community.pk])

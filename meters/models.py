@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Round
 
@@ -235,3 +235,116 @@ class RollupStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grain} rollups: {'complete' if self.complete else 'incomplete'}"
+
+def validate_zone(name: str) -> None:
+    """An IANA zone name, by the rule the query parameters follow (meters.params.parse_zone)."""
+    from meters.params import parse_zone  # meters.params reads this module's models
+
+    parse_zone(name)
+
+
+class Community(models.Model):
+    """Units that share the energy their producers feed in, interval by interval.
+
+    The balance (meters.communities) splits each member's consumption into energy from the
+    community and from the grid, by `allocation`. A user sees a community only when granted
+    every unit in it (staff: all), so no unit shows through a community to someone who may not
+    read it (meters.communities.visible_communities).
+    """
+
+    class Kind(models.TextChoices):
+        SITE = "site", "site (one connection point)"
+        ZEV = "zev", "ZEV (self-consumption community)"
+        VZEV = "vzev", "vZEV (virtual self-consumption community)"
+        LEG = "leg", "LEG (local electricity community)"
+        ENERGY_COMMUNITY = "energy_community", "energy community (EEG / BEG)"
+
+    class Allocation(models.TextChoices):
+        DYNAMIC = "dynamic", "dynamic: in proportion to each consumer's consumption"
+        STATIC = "static", "static: fixed shares, each capped at the consumption"
+        HYBRID = "hybrid", "hybrid: fixed shares first, the remainder dynamically"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    allocation = models.CharField(
+        max_length=10, choices=Allocation.choices, default=Allocation.DYNAMIC
+    )
+    tz = models.CharField(
+        "time zone",
+        max_length=64,
+        default=settings.TIME_ZONE,
+        validators=[validate_zone],
+        help_text="IANA zone of the community's calendar (days and months of its balance).",
+    )
+    valid_from = models.DateTimeField(
+        null=True, blank=True, help_text="First instant the community shares; blank: always."
+    )
+    valid_to = models.DateTimeField(
+        null=True, blank=True, help_text="End of the sharing (exclusive); blank: open."
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name_plural = "communities"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__gt=models.F("valid_from"))
+                | models.Q(valid_to__isnull=True)
+                | models.Q(valid_from__isnull=True),
+                name="community_valid_to_after_valid_from",
+                violation_error_message="valid to must be later than valid from.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# A static share is a fraction of the shared energy, 0 to 1, to the millionth.
+SHARE_DECIMAL_PLACES = 6
+
+
+class Member(models.Model):
+    """A unit in a community: what it takes part with (its import, its export, or both) and,
+    for static and hybrid allocation, its fixed share of the shared energy."""
+
+    class Role(models.TextChoices):
+        CONSUMER = "consumer", "consumer (its import counts)"
+        PRODUCER = "producer", "producer (its export counts)"
+        BOTH = "both", "both (import and export count)"
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="members")
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    share = models.DecimalField(
+        max_digits=SHARE_DECIMAL_PLACES + 1,
+        decimal_places=SHARE_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Static share of the shared energy, 0 to 1 (static and hybrid allocation).",
+    )
+
+    class Meta:
+        ordering = ["community", "unit__muid"]
+        constraints = [
+            models.UniqueConstraint(fields=["community", "unit"], name="member_unique_unit"),
+            models.CheckConstraint(
+                condition=models.Q(share__gte=0, share__lte=1) | models.Q(share__isnull=True),
+                name="member_share_between_0_and_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit.muid} ({self.role})"
+
+    @property
+    def consumes(self) -> bool:
+        return self.role in (self.Role.CONSUMER, self.Role.BOTH)
+
+    @property
+    def produces(self) -> bool:
+        return self.role in (self.Role.PRODUCER, self.Role.BOTH)

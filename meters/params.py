@@ -117,7 +117,8 @@ class RangeForm(forms.Form):
     `start` and `end` are ISO 8601 with an offset, or plain dates (midnight in `tz`); each must
     lie in [EARLIEST, LATEST), and end after start. An invalid `tz` is reported by its field and
     start and end are still checked, read in the default zone, so every bad parameter is listed
-    at once. The cleaned `tz` is the zone given, else the setting named by `default_zone`.
+    at once. The cleaned `tz` is the zone given, else `default_tz` (a community's zone), else the
+    setting named by `default_zone`.
     """
 
     default_zone = "TIME_ZONE"
@@ -126,9 +127,13 @@ class RangeForm(forms.Form):
     end = forms.CharField(required=False, help_text="Exclusive; ISO 8601 or a date.")
     tz = ZoneField(required=False, help_text="IANA zone of the calendar, e.g. Europe/Zurich.")
 
+    def __init__(self, *args, default_tz: ZoneInfo | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_tz = default_tz
+
     def clean(self):
         data = super().clean()
-        tz = data.get("tz") or ZoneInfo(getattr(settings, self.default_zone))
+        tz = data.get("tz") or self.default_tz or ZoneInfo(getattr(settings, self.default_zone))
         data["tz"] = tz
         for name in ("start", "end"):
             text = data.get(name)

@@ -10,12 +10,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from meters.api.communities import CommunityViewSet
 from meters.api.docs import RedocView, redoc_bundle
 from meters.api.views import ApiRootView, ReadingViewSet, UnitViewSet
 
 router = SimpleRouter()
 router.register("units", UnitViewSet, basename="unit")
 router.register("readings", ReadingViewSet, basename="reading")
+router.register("communities", CommunityViewSet, basename="community")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="api-root"), name="api"),

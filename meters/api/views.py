@@ -1,6 +1,8 @@
 """The API's views: parse parameters, call a selector, shape the answer. No queries here."""
 
+from datetime import datetime
 from itertools import chain
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DataError
@@ -132,7 +134,45 @@ AGGREGATE_DESCRIPTION = (
 )
 
 
-class ReadingViewSet(viewsets.ViewSet):
+def check_bucket_limit(
+    start: datetime | None, end: datetime | None, *, interval: Interval, tz: ZoneInfo
+) -> None:
+    """400 on interval when [start, end) spans more buckets than API_MAX_BUCKETS (nothing to
+    check while a bound is unknown)."""
+    if start is None or end is None:
+        return
+    count = bucket_count(start, end, interval=interval, tz=tz)
+    if count > settings.API_MAX_BUCKETS:
+        raise ValidationError(
+            {
+                "interval": [
+                    f"[start, end) spans {count} {interval} buckets, more than the "
+                    f"limit of {settings.API_MAX_BUCKETS}: narrow the range or choose a "
+                    "longer interval."
+                ]
+            }
+        )
+
+
+class CSVOrJSON:
+    """For viewsets that answer JSON or, asked for (format=csv, Accept: text/csv), CSV: the
+    view tells which was chosen, and an error is JSON either way."""
+
+    @staticmethod
+    def _csv(request) -> bool:
+        return request.accepted_renderer.format == CSVRenderer.format
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error asked for as CSV is still a JSON body a client can read.
+        renderer = getattr(request, "accepted_renderer", None)
+        csv_error = renderer is not None and renderer.format == CSVRenderer.format
+        if csv_error and isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = FastJSONRenderer()
+            request.accepted_media_type = FastJSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
     """Readings, filtered, as pages or CSV; and aggregated into buckets by the database.
 
     JSON and CSV are separate operations (readings/ and readings/csv/, readings/aggregate/ and
@@ -305,19 +345,7 @@ class ReadingViewSet(viewsets.ViewSet):
                 obis=params["obis"],
             )
             start, end = start or first, end or last
-        if start is None or end is None:
-            return
-        count = bucket_count(start, end, interval=interval, tz=params["tz"])
-        if count > settings.API_MAX_BUCKETS:
-            raise ValidationError(
-                {
-                    "interval": [
-                        f"[start, end) spans {count} {interval} buckets, more than the "
-                        f"limit of {settings.API_MAX_BUCKETS}: narrow the range or choose a "
-                        "longer interval."
-                    ]
-                }
-            )
+        check_bucket_limit(start, end, interval=interval, tz=params["tz"])
 
     @staticmethod
     def _check_csv_limit(readings) -> None:
@@ -335,19 +363,6 @@ class ReadingViewSet(viewsets.ViewSet):
                     ]
                 }
             )
-
-    @staticmethod
-    def _csv(request) -> bool:
-        return request.accepted_renderer.format == CSVRenderer.format
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        # An error asked for as CSV is still a JSON body a client can read.
-        renderer = getattr(request, "accepted_renderer", None)
-        csv_error = renderer is not None and renderer.format == CSVRenderer.format
-        if csv_error and isinstance(response, Response) and response.status_code >= 400:
-            request.accepted_renderer = FastJSONRenderer()
-            request.accepted_media_type = FastJSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 # Set here rather than in the class body, where the name would hide the schema module from the
@@ -377,6 +392,12 @@ class ApiRootView(APIView):
                 "readings_csv": url("reading-csv"),
                 "aggregate": url("reading-aggregate"),
                 "aggregate_csv": url("reading-aggregate-csv"),
+                "communities": url("community-list"),
+                "community": url("community-list") + "{id}/",
+                "community_balance": url("community-list") + "{id}/balance/",
+                "community_balance_csv": url("community-list") + "{id}/balance/csv/",
+                "members_balance": url("community-list") + "{id}/members/balance/",
+                "members_balance_csv": url("community-list") + "{id}/members/balance/csv/",
                 "schema": url("schema"),
                 "docs": url("swagger-ui"),
                 "redoc": url("redoc"),

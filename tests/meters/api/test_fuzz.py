@@ -23,6 +23,7 @@ from schemathesis.checks import (
 )
 
 from exnaton.wsgi import application
+from meters.models import Community, Unit
 from tests.conftest import CONSUMER, PRODUCER
 
 # Generated requests per operation: enough to reach every parameter, bounded for the suite.
@@ -44,6 +45,15 @@ OPERATIONS = [
     "GET /api/v1/readings/csv/",
     "GET /api/v1/readings/aggregate/",
     "GET /api/v1/readings/aggregate/csv/",
+    "GET /api/v1/communities/",
+    "POST /api/v1/communities/",
+    "GET /api/v1/communities/{id}/",
+    "PATCH /api/v1/communities/{id}/",
+    "DELETE /api/v1/communities/{id}/",
+    "GET /api/v1/communities/{id}/balance/",
+    "GET /api/v1/communities/{id}/balance/csv/",
+    "GET /api/v1/communities/{id}/members/balance/",
+    "GET /api/v1/communities/{id}/members/balance/csv/",
 ]
 
 
@@ -74,6 +84,13 @@ def web_schema(db):
 def consumer_token(challenge_data, reader_client, settings):
     settings.API_THROTTLE_USER = None  # the fuzzer measures answers, not the throttle
     reader = reader_client(CONSUMER.muid).user
+    # A community the reader sees (its one unit) and one it may not (with the producer).
+    consumer, producer = (Unit.objects.get(muid=unit.muid) for unit in (CONSUMER, PRODUCER))
+    alone = Community.objects.create(name="Alone", kind="site")
+    alone.members.create(unit=consumer, role="consumer")
+    shared = Community.objects.create(name="Shared", kind="leg")
+    shared.members.create(unit=consumer, role="consumer")
+    shared.members.create(unit=producer, role="producer")
     return Token.objects.create(user=reader).key
 
 

@@ -21,7 +21,7 @@ def start_rollup_status(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("meters", "0004_unit_poll_registry"),
+        ("meters", "0005_communities"),
     ]
 
     operations = [
