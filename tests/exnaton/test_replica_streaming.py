@@ -8,6 +8,7 @@ replica's replay (`pg_wal_replay_pause()`), so that what it writes on the primar
 absent from the replica, and says which side each entry point then reads.
 """
 
+import dataclasses
 import os
 import re
 import shutil
@@ -119,9 +120,17 @@ class Site:
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 
-    def get(self, path: str, session: requests.Session | None = None) -> requests.Response:
-        headers = {} if session else {"Authorization": f"Token {self.token}"}
+    def get(
+        self, path: str, session: requests.Session | None = None, token: str | None = None
+    ) -> requests.Response:
+        """GET as a browser's session, or else with an API token (by default the staff's)."""
+        headers = {} if session else {"Authorization": f"Token {token or self.token}"}
         return (session or requests).get(f"{self.base_url}{path}", headers=headers, timeout=60)
+
+    def new_staff(self, username: str) -> str:
+        """A staff user with the password PASSWORD; returns their new API token."""
+        self.manage("createsuperuser", "--noinput", "--username", username, "--email", "s@x.ch")
+        return re.search(r"token (\w+)", self.manage("drf_create_token", username).stdout)[1]
 
     def new_unit(self) -> uuid.UUID:
         """A unit with a day of readings in a document the ingest can read; nothing stored."""
@@ -219,9 +228,7 @@ def site(clusters) -> Iterator[Site]:
         site = Site(primary, replica, f"http://127.0.0.1:{port}", environment, documents, "")
         site.manage("migrate", "--noinput")
         site.manage("ingest_meters", *(str(unit.path) for unit in CHALLENGE_UNITS))
-        site.manage("createsuperuser", "--noinput", "--username", "staff", "--email", "s@x.ch")
-        token = re.search(r"token (\w+)", site.manage("drf_create_token", "staff").stdout)[1]
-        site = Site(primary, replica, site.base_url, environment, documents, token)
+        site = dataclasses.replace(site, token=site.new_staff("staff"))
         site.wait_for_the_replica()
 
         log = (documents / "gunicorn.log").open("w")
@@ -337,23 +344,16 @@ def test_the_admin_reads_the_primary(site):
 
 def test_a_login_and_a_token_made_a_moment_ago_work_at_once(site):
     with site.replay_paused():
-        site.manage("createsuperuser", "--noinput", "--username", "new", "--email", "n@x.ch")
-        token = re.search(r"token (\w+)", site.manage("drf_create_token", "new").stdout)[1]
+        token = site.new_staff("new")
         session = logged_in(site, "new")  # writes its session on the primary
 
         assert api_muids(site, session) >= {str(CONSUMER.muid)}
         assert site.get("/analysis/", session).status_code == 200
-        with_token = requests.get(
-            f"{site.base_url}/api/v1/units/",
-            headers={"Authorization": f"Token {token}"},
-            timeout=60,
-        )
-        assert with_token.status_code == 200
+        assert site.get("/api/v1/units/", token=token).status_code == 200
 
 
 def test_a_logout_and_a_deleted_token_take_effect_at_once(site):
-    site.manage("createsuperuser", "--noinput", "--username", "leaving", "--email", "l@x.ch")
-    token = re.search(r"token (\w+)", site.manage("drf_create_token", "leaving").stdout)[1]
+    token = site.new_staff("leaving")
     session = logged_in(site, "leaving")
     site.wait_for_the_replica()
     with site.replay_paused():
@@ -370,12 +370,7 @@ def test_a_logout_and_a_deleted_token_take_effect_at_once(site):
         assert site.replica.value("SELECT count(*) FROM authtoken_token WHERE key = %s", (token,))
 
         assert site.get("/api/v1/units/", session).status_code in (401, 403)
-        with_token = requests.get(
-            f"{site.base_url}/api/v1/units/",
-            headers={"Authorization": f"Token {token}"},
-            timeout=60,
-        )
-        assert with_token.status_code == 401
+        assert site.get("/api/v1/units/", token=token).status_code == 401
 
 
 def test_the_poll_schedule_reads_the_primary(site):
