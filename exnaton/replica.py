@@ -10,7 +10,8 @@ logout, a POST anywhere. Within the scope some reads still go to the primary:
 - the tables of logins, sessions and tokens, so that a session or token made a moment ago
   authenticates, and a logout or a revoked token takes effect at once;
 - everything after a write in the same request, so that the request sees what it wrote;
-- everything inside a transaction on the primary, which must see one state.
+- everything inside a transaction on the primary, which must see one state;
+- everything, when the replica's URL names the primary's own database.
 
 Without DATABASE_REPLICA_URL neither this router nor the middleware is installed.
 """
@@ -57,6 +58,7 @@ class ReplicaRouter:
             _replica_reads.get()
             and model._meta.app_label not in PRIMARY_ONLY_APPS
             and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+            and not _replica_is_the_primary()
         ):
             return REPLICA
         return DEFAULT_DB_ALIAS
@@ -73,6 +75,14 @@ class ReplicaRouter:
     def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
         # The replica replays the primary's schema; it cannot be written to.
         return db == DEFAULT_DB_ALIAS
+
+
+def _replica_is_the_primary() -> bool:
+    """Whether the replica's URL names the primary's own database: as the test mirror does
+    under the primary's test database (settings), or DATABASE_REPLICA_URL set to DATABASE_URL.
+    The primary's connection then serves the reads too, and sees what it has not committed."""
+    replica, primary = connections.settings[REPLICA], connections.settings[DEFAULT_DB_ALIAS]
+    return all(replica[key] == primary[key] for key in ("HOST", "PORT", "NAME"))
 
 
 def reads_from_replica(get_response):

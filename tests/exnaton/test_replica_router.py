@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.core.cache.backends.db import DatabaseCache
-from django.db import transaction
+from django.db import connections, transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework.authtoken.models import Token
 
@@ -22,6 +22,18 @@ from tests.deploy.test_settings import SECRET_KEY, settings_under
 router = ReplicaRouter()
 PRIMARY = "postgres://exnaton@db:5432/exnaton"
 REPLICA = "postgres://exnaton@db-replica:5432/exnaton"
+
+
+@pytest.fixture(autouse=True)
+def replica_alias():
+    """The replica's settings beside the primary's, as DATABASE_REPLICA_URL makes them (no
+    connection is opened: these tests only ask the router); yields them to be changed."""
+    replica = {**connections.settings["default"], "HOST": "db-replica", "PORT": "5432"}
+    connections.settings["replica"] = replica
+    try:
+        yield replica
+    finally:
+        del connections.settings["replica"]
 
 
 @pytest.mark.parametrize("model", [Unit, Channel, Reading])
@@ -52,6 +64,16 @@ def test_writes_go_to_the_primary_and_the_rest_of_the_scope_then_reads_it_too():
 @pytest.mark.django_db
 def test_reads_inside_a_transaction_on_the_primary_stay_there():
     with replica_reads(), transaction.atomic():
+        assert router.db_for_read(Reading) == "default"
+
+
+def test_a_replica_url_naming_the_primary_database_reads_through_the_primary(replica_alias):
+    # As the test mirror of the primary's test database does: one connection, which also sees
+    # what the test has not committed.
+    replica_alias.update(HOST=connections.settings["default"]["HOST"])
+    replica_alias.update(PORT=connections.settings["default"]["PORT"])
+
+    with replica_reads():
         assert router.db_for_read(Reading) == "default"
 
 
