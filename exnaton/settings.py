@@ -95,6 +95,20 @@ WSGI_APPLICATION = "exnaton.wsgi.application"
 
 # SQLite is the embedded default; production sets DATABASE_URL to PostgreSQL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# A streaming replica of that PostgreSQL, which the API and the report pages read from
+# (exnaton/replica.py); unset: everything reads and writes DATABASE_URL.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="").strip()
+DATABASE_ROUTERS = []
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if not all(db["ENGINE"].endswith("postgresql") for db in DATABASES.values()):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs DATABASE_URL and itself to be PostgreSQL (postgres://...)."
+        )
+    # Tests run against the primary's test database through both aliases.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS.append("exnaton.replica.ReplicaRouter")
+    MIDDLEWARE.append("exnaton.replica.reads_from_replica")
 # PostgreSQL's memory per sort or hash of one query. Its default (4MB) makes a year of one
 # channel's daily sums sort on disk; empty leaves the server's own setting.
 DATABASE_WORK_MEM = env.str("DATABASE_WORK_MEM", default="32MB").strip()
@@ -103,8 +117,11 @@ if DATABASE_WORK_MEM and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         raise ImproperlyConfigured(
             f"DATABASE_WORK_MEM must be a size such as 32MB, got {DATABASE_WORK_MEM!r}."
         )
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = f"{_options.get('options', '')} -c work_mem={DATABASE_WORK_MEM}".strip()
+    for _database in DATABASES.values():
+        _options = _database.setdefault("OPTIONS", {})
+        _options["options"] = (
+            f"{_options.get('options', '')} -c work_mem={DATABASE_WORK_MEM}".strip()
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
