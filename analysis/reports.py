@@ -116,11 +116,12 @@ class UnitReport:
         return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
     @property
-    def monthly_peaks(self) -> list[tuple]:
-        """(month, row with peak and at) for each local month."""
+    def monthly_peaks(self) -> list[dict]:
+        """Each local month's peak (kW) and the local start of its interval."""
         if not self.profile or not self.profile.load:
             return []
-        return list(self.profile.load.monthly_peaks.iterrows())
+        frame = self.profile.load.monthly_peaks[["peak", "at"]]
+        return [{"month": m, "peak": peak, "at": at} for m, peak, at in frame.itertuples()]
 
 
 def build_unit_report(
@@ -285,10 +286,25 @@ def build_unit_report(
         daily_cycle=cycle,
         profile=profile,
         daily_peaks=[
-            {"date": day.date(), "peak": row.peak, "at": row.at}
-            for day, row in figures.daily_peaks.iloc[::-1].iterrows()
+            {"date": day.date(), "peak": peak, "at": at}
+            for day, peak, at in figures.daily_peaks.iloc[::-1][["peak", "at"]].itertuples()
         ],
     )
+
+
+def chosen_channel(unit: Unit, obis: str | None) -> Channel | None:
+    """The unit's channel `obis` names, else its first (None: it has none).
+
+    Raises ValueError, saying which channels the unit has, when `obis` names none of them.
+    """
+    channels = list(unit.channels.all())
+    if obis is None:
+        return channels[0] if channels else None
+    for channel in channels:
+        if channel.obis == obis:
+            return channel
+    known = ", ".join(channel.obis for channel in channels) or "none"
+    raise ValueError(f"unit {unit.muid} has no channel {obis} (it has: {known}).")
 
 
 @dataclass(frozen=True)
