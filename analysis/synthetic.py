@@ -285,3 +285,15 @@ def cases(seeds: int = 4) -> list[Case]:
             month = months[(seed * 3 + len(kind)) % len(months)]
             out.append(Case(kind, seed, f"2023-{month:02d}-03", gaps=seed % 2 == 1))
     return out
+
+
+def confusion(cases_: list[Case], *, days: int = 28) -> pd.DataFrame:
+    """Synthetic kind (rows) by the verdict's kind (columns): how many units of each."""
+    from analysis.kinds import verdict  # kinds imports nothing from here but Kind's names
+
+    rows = []
+    for case in cases_:
+        series = unit(case.kind, seed=case.seed, start=case.start, days=days, gaps=case.gaps)
+        rows.append((case.kind, verdict(series, tz=ZURICH).kind.value))
+    frame = pd.DataFrame(rows, columns=["unit", "verdict"])
+    return pd.crosstab(frame["unit"], frame["verdict"]).reindex(list(GENERATORS))
