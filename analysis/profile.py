@@ -18,6 +18,7 @@ class Passport:
     """The few figures a page leads with and the overview compares units on."""
 
     kind: str
+    label: str
     headline: str
     confidence: float
     confidence_word: str
@@ -85,6 +86,7 @@ class UnitProfile:
         figures, best = self.load, self.best_profile
         return Passport(
             kind=self.verdict.kind.value,
+            label=self.verdict.kind.label,
             headline=self.verdict_text,
             confidence=self.verdict.confidence,
             confidence_word=self.verdict.confidence_word,

@@ -390,3 +390,23 @@ def test_the_producers_report_finds_a_daily_cycle_and_stl_agrees(staff_client, c
     assert "Daily cycle: the time of day explains 43.2% of the readings' variance" in html
     assert "It agrees with the test above" in html
     assert "No daily cycle" not in html
+
+
+def test_each_page_leads_with_the_units_passport(staff_client, challenge_data):
+    html = staff_client.get(report_url(CONSUMER.muid)).content.decode()
+
+    assert html.index('id="passport"') < html.index('id="quality"')
+    assert 'id="passport-kind" data-kind="household"' in html
+    assert "3.84 kW at Mon 2023-02-20 16:00" in html
+    assert "0.046 kW" in html
+
+
+def test_the_overview_compares_every_visible_unit_on_the_passport(reader_client, challenge_data):
+    reader = reader_client(PRODUCER.muid)
+
+    html = reader.get(reverse("analysis:overview")).content.decode()
+
+    passports = html[html.index('id="passports"') :]
+    assert 'data-kind="pv"' in passports
+    assert 'data-kind="household"' not in passports  # the consumer is not this user's
+    assert "G25 (119%)" in passports
