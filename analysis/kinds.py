@@ -253,21 +253,6 @@ class Verdict:
         return next(f.value for f in self.features if f.name == name)
 
 
-def _days_matrix(series: pd.Series, *, tz: tzinfo, step: pd.Timedelta) -> pd.DataFrame:
-    """Power in kW by local date (rows) and slot of the day (columns), NaN where missing."""
-    local = series.tz_convert(tz)
-    wall = local.index.tz_localize(None)
-    slot = ((wall - wall.normalize()) // step).astype(int)
-    frame = pd.DataFrame(
-        {
-            "date": wall.normalize(),
-            "slot": slot,
-            "kw": local.to_numpy() / (step / pd.Timedelta(hours=1)),
-        }
-    )
-    return frame.pivot_table(index="date", columns="slot", values="kw", aggfunc="mean")
-
-
 def features(series: pd.Series, *, tz: tzinfo, step: pd.Timedelta) -> dict[str, float]:
     """The features of FEATURES, from the series' whole local days."""
     per_day = int(pd.Timedelta(days=1) / step)
@@ -290,11 +275,9 @@ def features(series: pd.Series, *, tz: tzinfo, step: pd.Timedelta) -> dict[str, 
 
     # Solar noon: the interval of each day in which the sun stands highest.
     frame = pd.DataFrame({"day": day, "elev": elevation, "kw": kw, "slot": slot})
-    noon_slot = frame.groupby("day")["elev"].transform("idxmax")
-    position = pd.Series(np.arange(len(frame)), index=frame.index)
-    near_noon = (
-        np.abs(position.to_numpy() - position.loc[noon_slot].to_numpy()) <= 2 / hours
-    ) & ~dark
+    moments = series.index.to_numpy()
+    noon = moments[frame.groupby("day")["elev"].transform("idxmax").to_numpy()]
+    near_noon = (np.abs(moments - noon) <= np.timedelta64(2, "h")) & ~dark
 
     clear = np.clip(np.sin(np.radians(elevation)), 0, None)
     by_slot = pd.DataFrame({"kw": kw, "clear": clear}).groupby(slot.to_numpy()).mean()

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sun
-from analysis.kinds import Kind
+from analysis.kinds import Kind, verdict
 
 ZURICH = ZoneInfo("Europe/Zurich")
 STEP_HOURS = 0.25
@@ -289,8 +289,6 @@ def cases(seeds: int = 4) -> list[Case]:
 
 def confusion(cases_: list[Case], *, days: int = 28) -> pd.DataFrame:
     """Synthetic kind (rows) by the verdict's kind (columns): how many units of each."""
-    from analysis.kinds import verdict  # kinds imports nothing from here but Kind's names
-
     rows = []
     for case in cases_:
         series = unit(case.kind, seed=case.seed, start=case.start, days=days, gaps=case.gaps)
