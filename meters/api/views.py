@@ -73,6 +73,10 @@ PROFILE_PARAMETERS = [
         OpenApiParameter.QUERY,
         description="The channel, as 12 hex digits (0100011D00FF) or readable "
         "(1-0:1.29.0*255). Empty: the unit's first channel.",
+        examples=[
+            OpenApiExample("The first channel", value=""),
+            OpenApiExample("Export, readable", value="1-0:2.29.0*255"),
+        ],
     ),
     OpenApiParameter(
         "start",
@@ -80,6 +84,10 @@ PROFILE_PARAMETERS = [
         OpenApiParameter.QUERY,
         description="Readings at or after this instant: ISO 8601 with a UTC offset, or a plain "
         f"date (midnight in tz). Empty: {settings.ANALYSIS_DEFAULT_DAYS} days before the end.",
+        examples=[
+            OpenApiExample("The default window", value=""),
+            OpenApiExample("Local date", value="2023-02-06"),
+        ],
     ),
     OpenApiParameter(
         "end",
@@ -87,6 +95,10 @@ PROFILE_PARAMETERS = [
         OpenApiParameter.QUERY,
         description="Readings before this instant (exclusive); same forms as start. Empty: to "
         "the last reading.",
+        examples=[
+            OpenApiExample("To the last reading", value=""),
+            OpenApiExample("Local date", value="2023-02-20"),
+        ],
     ),
     schema.TZ,
 ]
@@ -432,6 +444,7 @@ class ApiRootView(APIView):
             {
                 "units": url("unit-list"),
                 "unit": url("unit-list") + "{muid}/",
+                "unit_profile": url("unit-list") + "{muid}/profile/",
                 "readings": url("reading-list"),
                 "readings_csv": url("reading-csv"),
                 "aggregate": url("reading-aggregate"),
