@@ -28,11 +28,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import sun
-from analysis.stats import detect_interval
+from analysis.stats import ZERO, detect_interval
 from meters.obis import Direction
 
-# A value at or below this is taken as zero (the feed rounds to 0.1 Wh).
-ZERO = 1e-9
 # The least data a verdict is drawn from: whole local days, and the share of readings present.
 MIN_DAYS = 3
 MIN_COMPLETENESS = 0.5
