@@ -377,6 +377,36 @@ def plot_overlay(
     ax.legend(loc="upper left", frameon=False, fontsize=8)
 
 
+def plot_duration(*, fig: Figure, duration: pd.Series, base_load: float) -> None:
+    """The load duration curve: power sorted from the largest, against the hours at or above it."""
+    _margins(fig)
+    ax = fig.add_subplot()
+    ax.plot(duration.index.to_numpy(), duration.to_numpy(), lw=1, color=COLORS[0])
+    ax.axhline(base_load, color=COLORS[1], lw=0.8, ls="--", label=f"base load {base_load:.3f} kW")
+    ax.set_xlabel("hours at or above the power")
+    ax.set_ylabel("power (kW)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right", frameon=False, fontsize=8)
+
+
+def plot_standard_profiles(
+    *, fig: Figure, unit: pd.Series, profiles: dict[str, pd.Series], tz: tzinfo
+) -> None:
+    """The unit's mean by time of day against each standard profile scaled to its energy."""
+    _margins(fig)
+    ax = fig.add_subplot()
+    ax.plot(range(len(unit)), unit.to_numpy(), color="#222222", lw=1.4, label="this unit")
+    for i, (name, line) in enumerate(profiles.items()):
+        line = line.reindex(unit.index)
+        ax.plot(range(len(line)), line.to_numpy(), color=COLORS[i % len(COLORS)], lw=1, label=name)
+    _time_of_day_ticks(ax, list(unit.index))
+    ax.set_xlabel(f"time of day ({tz})")
+    ax.set_ylabel("mean energy per reading (kWh)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+
+
 # Width and height in inches of the figures that are not WIDE.
 SIZES: dict[Callable[..., None], tuple[float, float]] = {
     plot_weekdays: (6.0, 2.6),

@@ -27,6 +27,13 @@ class ReportParams:
         return f"{start}|{end}|{self.tz.key}|{self.interval}|{self.channel or '-'}"
 
 
+def limit_window(form: RangeForm, cleaned: dict) -> None:
+    """An error on `end` when [start, end) is longer than ANALYSIS_MAX_DAYS."""
+    start, end = cleaned.get("start"), cleaned.get("end")
+    if start and end and end - start > timedelta(days=settings.ANALYSIS_MAX_DAYS):
+        form.add_error("end", f"The window may be at most {settings.ANALYSIS_MAX_DAYS} days long.")
+
+
 class ReportParamsForm(RangeForm):
     """The range, zone, interval and OBIS rules the API applies too (meters/params.py), plus the
     pages' own limit on the length of a window."""
@@ -41,11 +48,7 @@ class ReportParamsForm(RangeForm):
         cleaned = super().clean()
         if not cleaned.get("interval") and "interval" not in self.errors:
             cleaned["interval"] = settings.ANALYSIS_DEFAULT_INTERVAL
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and end - start > timedelta(days=settings.ANALYSIS_MAX_DAYS):
-            self.add_error(
-                "end", f"The window may be at most {settings.ANALYSIS_MAX_DAYS} days long."
-            )
+        limit_window(self, cleaned)
         return cleaned
 
     def params(self) -> ReportParams:
@@ -56,6 +59,28 @@ class ReportParamsForm(RangeForm):
             start=data["start"],
             end=data["end"],
             channel=data["channel"],
+        )
+
+
+class ProfileParamsForm(RangeForm):
+    """The API's units/{muid}/profile/: the aggregates' range and zone (and their default
+    zone), one OBIS code choosing the channel, and the pages' limit on a window's length."""
+
+    obis = ObisField(required=False, help_text="OBIS code, e.g. 0100011D00FF or 1-0:1.29.0*255.")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        limit_window(self, cleaned)
+        return cleaned
+
+    def params(self) -> ReportParams:
+        data = self.cleaned_data
+        return ReportParams(
+            tz=data["tz"],
+            interval=settings.ANALYSIS_DEFAULT_INTERVAL,
+            start=data["start"],
+            end=data["end"],
+            channel=data["obis"],
         )
 
 

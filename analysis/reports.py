@@ -25,12 +25,13 @@ from analysis import charts, stats
 from analysis.charts import Chart
 from analysis.data import channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
+from analysis.profile import Passport, UnitProfile, unit_profile
 from meters.models import Channel, Unit
 from meters.obis import Direction, ObisCode
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
@@ -99,12 +100,28 @@ class UnitReport:
     seasonal_range: float | None = None
     periods: list[tuple[float, float]] = field(default_factory=list)
     daily_cycle: stats.DailyCycle | None = None
-    hypothesis: stats.Hypothesis | None = None
+    profile: UnitProfile | None = None
+    # The daily peaks listed on the page (the most recent first); the rest are charted only.
+    daily_peaks: list[dict] = field(default_factory=list)
     version: str = ""
 
     @property
     def empty(self) -> bool:
         return self.quality.readings == 0
+
+    @property
+    def kind_scores(self) -> list[tuple]:
+        """(Kind, score), the highest first."""
+        scores = self.profile.verdict.scores if self.profile else {}
+        return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+
+    @property
+    def monthly_peaks(self) -> list[dict]:
+        """Each local month's peak (kW) and the local start of its interval."""
+        if not self.profile or not self.profile.load:
+            return []
+        frame = self.profile.load.monthly_peaks[["peak", "at"]]
+        return [{"month": m, "peak": peak, "at": at} for m, peak, at in frame.itertuples()]
 
 
 def build_unit_report(
@@ -115,8 +132,10 @@ def build_unit_report(
     interval: str,
     start: datetime | None = None,
     end: datetime | None = None,
+    profile: UnitProfile | None = None,
 ) -> UnitReport:
-    """Every statistic and chart of one channel's series (no queries)."""
+    """Every statistic and chart of one channel's series (no queries); `profile` is the
+    series' unit_profile when the caller has it already."""
     quality = stats.quality(series)
     if quality.readings < 2:
         return UnitReport(tz=tz, interval=interval, start=start, end=end, quality=quality)
@@ -126,12 +145,10 @@ def build_unit_report(
     profiles = stats.profiles(series, tz=tz)
     correlation = stats.autocorrelation(series)
     decomposition = stats.decomposition(series)
-    acf_day = correlation.marked.get(correlation.per_day, (None, None))[0]
-    # The one test of a daily cycle: every sentence about one (profile, STL, hypothesis) uses it.
+    # The one test of a daily cycle: every sentence about one (profile, STL) uses it.
     cycle = stats.daily_cycle(series, tz=tz)
-    hypothesis = stats.hypothesis(
-        series, direction=obis.direction, tz=tz, acf_day=acf_day, cycle=cycle
-    )
+    profile = profile or unit_profile(series, tz=tz, direction=obis.direction)
+    figures, comparison = profile.load, profile.standard
     table = []
     if interval in TABLE_INTERVALS:
         table = [
@@ -192,6 +209,35 @@ def build_unit_report(
             plot=partial(charts.plot_correlograms, correlation=correlation),
         ),
     ]
+    built += [
+        Chart(
+            name="duration",
+            title="Load duration curve",
+            alt=f"Power sorted from the largest, {figures.peak_power:.2f} kW, down to "
+            f"{figures.duration.iloc[-1]:.3f} kW over {figures.duration.index[-1]:.0f} hours; "
+            f"base load {figures.base_load:.3f} kW, load factor {figures.load_factor:.2f}.",
+            plot=partial(
+                charts.plot_duration, duration=figures.duration, base_load=figures.base_load
+            ),
+        ),
+        Chart(
+            name="standard",
+            title="Mean by time of day against the BDEW 2025 profiles scaled to its energy",
+            alt="This unit's mean by local time of day and the H25, G25 and P25 profiles "
+            "scaled to its energy over the same days: "
+            + "; ".join(
+                f"{fit.name} r = {fit.correlation:.2f}, error {fit.error:.0%}"
+                for fit in comparison.fits
+            )
+            + ".",
+            plot=partial(
+                charts.plot_standard_profiles,
+                unit=comparison.unit_time_of_day,
+                profiles={fit.name: fit.time_of_day for fit in comparison.fits},
+                tz=tz,
+            ),
+        ),
+    ]
     if decomposition is not None:
         built.append(
             Chart(
@@ -238,33 +284,76 @@ def build_unit_report(
         seasonal_range=decomposition.seasonal_range if decomposition else None,
         periods=decomposition.periods if decomposition else [],
         daily_cycle=cycle,
-        hypothesis=hypothesis,
+        profile=profile,
+        daily_peaks=[
+            {"date": day.date(), "peak": peak, "at": at}
+            for day, peak, at in figures.daily_peaks.iloc[::-1][["peak", "at"]].itertuples()
+        ],
     )
+
+
+def chosen_channel(unit: Unit, obis: str | None) -> Channel | None:
+    """The unit's channel `obis` names, else its first (None: it has none).
+
+    Raises ValueError, saying which channels the unit has, when `obis` names none of them.
+    """
+    channels = list(unit.channels.all())
+    if obis is None:
+        return channels[0] if channels else None
+    for channel in channels:
+        if channel.obis == obis:
+            return channel
+    known = ", ".join(channel.obis for channel in channels) or "none"
+    raise ValueError(f"unit {unit.muid} has no channel {obis} (it has: {known}).")
+
+
+@dataclass(frozen=True)
+class WindowProfile:
+    """A channel's UnitProfile over the window [start, end) that the parameters resolve to."""
+
+    tz: ZoneInfo
+    start: datetime | None
+    end: datetime | None
+    profile: UnitProfile
+
+
+def _window_key(kind: str, *, channel: Channel, params: ReportParams, **extra) -> tuple:
+    first, last = reading_span([channel])
+    start, end = resolve_window(params, first=first, last=last, step=STEP)
+    state = (channel.pk, channel.data_changed_at, channel.reading_count)
+    return _cache_key(kind, *state, start, end, params.tz.key, *extra.values()), start, end
+
+
+def channel_profile(
+    *, channel: Channel, params: ReportParams, series: pd.Series | None = None
+) -> WindowProfile:
+    """The channel's profile over the parameters' window, from the cache when the data is
+    unchanged (`series`: the window's readings, when the caller has read them)."""
+    key, start, end = _window_key("profile", channel=channel, params=params)
+    cached = cache.get(key)
+    if cached is None:
+        if series is None:
+            series = channel_series(channel=channel, start=start, end=end)
+        profile = unit_profile(series, tz=params.tz, direction=channel.decoded.direction)
+        cached = WindowProfile(params.tz, start, end, profile)
+        cache.set(key, cached, settings.ANALYSIS_CACHE_TIMEOUT)
+    return cached
 
 
 def _unit_source(*, channel: Channel, params: ReportParams) -> tuple[str, Callable[[], UnitReport]]:
     """The cache key of the channel's report for the parameters, and how to build it."""
-    first, last = reading_span([channel])
-    start, end = resolve_window(params, first=first, last=last, step=STEP)
-    key = _cache_key(
-        "unit",
-        channel.pk,
-        channel.data_changed_at,
-        channel.reading_count,
-        start,
-        end,
-        params.tz.key,
-        params.interval,
-    )
+    key, start, end = _window_key("unit", channel=channel, params=params, interval=params.interval)
 
     def build() -> UnitReport:
+        series = channel_series(channel=channel, start=start, end=end)
         return build_unit_report(
-            channel_series(channel=channel, start=start, end=end),
+            series,
             obis=channel.decoded,
             tz=params.tz,
             interval=params.interval,
             start=start,
             end=end,
+            profile=channel_profile(channel=channel, params=params, series=series).profile,
         )
 
     return key, build
@@ -296,7 +385,7 @@ class ChannelRow:
     total: float
     completeness: float
     label: str
-    headline: str = ""
+    passport: Passport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,9 +447,9 @@ def build_overview(
     labelled = {_label(channel): s.rename(_label(channel)) for channel, s in series.items()}
     rows = []
     for channel, values in series.items():
-        headline = ""
+        passport = None
         if len(values) > 1:
-            headline = stats.hypothesis(values, direction=channel.decoded.direction, tz=tz).headline
+            passport = unit_profile(values, tz=tz, direction=channel.decoded.direction).passport
         rows.append(
             ChannelRow(
                 muid=str(channel.unit.muid),
@@ -374,7 +463,7 @@ def build_overview(
                 total=totals.get(channel.pk, 0.0),
                 completeness=channel_completeness(channel),
                 label=_label(channel),
-                headline=headline,
+                passport=passport,
             )
         )
     present = {label: s for label, s in labelled.items() if len(s) > 1}

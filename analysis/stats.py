@@ -9,14 +9,11 @@ when grouped; an average power in kW is energy divided by the hours it was measu
 import warnings
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 from statsmodels.tsa.seasonal import STL
 from statsmodels.tsa.stattools import acf, pacf
-
-from meters.obis import Direction
 
 DEFAULT_INTERVAL = pd.Timedelta(minutes=15)
 # Interval name -> pandas frequency of its buckets (None: the readings themselves).
@@ -29,9 +26,6 @@ BUCKET_LENGTH = {
 }
 # A 95% band: the usual significance level of a correlogram.
 ALPHA = 0.05
-# Local hours in which no photovoltaic panel produces in Central Europe, whatever the season.
-NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4})
-MIDDAY_HOURS = range(10, 16)
 # A value at or below this is taken as zero (the feed rounds to 0.1 Wh).
 ZERO = 1e-9
 
@@ -540,158 +534,6 @@ def _trend_edge(period: int) -> int:
     """Half the trend window statsmodels' STL uses by default for `period` (seasonal=7)."""
     window = int(np.ceil(1.5 * period / (1 - 1.5 / 7)))
     return (window + (window % 2 == 0)) // 2
-
-
-# --- What the unit measures ------------------------------------------------------------------
-
-
-class Kind(StrEnum):
-    GENERATION = "generation"
-    CONSUMPTION = "consumption"
-    UNDETERMINED = "undetermined"
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """The features of a series that tell generation from consumption."""
-
-    night_share: float  # share of the energy measured in local night hours
-    night_zero_share: float  # share of night readings that are zero
-    zero_share: float
-    peak_hour: int  # local hour with the highest mean
-    base_power: float  # 10th percentile as power, kW
-    mean_power: float  # kW
-    peak_power: float  # largest reading as power, kW
-    spikiness: float  # 99th percentile / median
-    daily_mean: float  # kWh per complete local day
-    daily_cv: float  # coefficient of variation of the daily totals
-    acf_day: float | None
-
-
-def shape(series: pd.Series, *, tz: tzinfo, acf_day: float | None = None) -> Shape:
-    """Measure the daily shape, base load and size of a series."""
-    local = series.tz_convert(tz)
-    hours = local.index.hour
-    hours_per_step = detect_interval(series) / pd.Timedelta(hours=1)
-    night = np.isin(hours, list(NIGHT_HOURS))
-    total = float(local.sum())
-    by_hour = local.groupby(hours).mean()
-    median = float(local.median())
-    days = grouped(series, interval="day", tz=tz)
-    full = days.loc[days["complete"], "energy"]
-    daily_mean = float(full.mean()) if len(full) else float(local.sum())
-    return Shape(
-        night_share=float(local[night].sum()) / total if total > 0 else 0.0,
-        night_zero_share=float((local[night].abs() <= ZERO).mean()) if night.any() else 0.0,
-        zero_share=float((local.abs() <= ZERO).mean()),
-        peak_hour=int(by_hour.idxmax()),
-        base_power=float(local.quantile(0.10)) / hours_per_step,
-        mean_power=float(local.mean()) / hours_per_step,
-        peak_power=float(local.max()) / hours_per_step,
-        spikiness=float(local.quantile(0.99)) / median if median > ZERO else float("inf"),
-        daily_mean=daily_mean,
-        daily_cv=float(full.std() / full.mean()) if len(full) > 1 and full.mean() > 0 else 0.0,
-        acf_day=acf_day,
-    )
-
-
-def classify(features: Shape) -> Kind:
-    """Generation: nothing at night and a midday peak. Consumption: a base load at night."""
-    if (
-        features.night_share < 0.02
-        and features.night_zero_share >= 0.9
-        and features.peak_hour in MIDDAY_HOURS
-    ):
-        return Kind.GENERATION
-    if features.night_share >= 0.1 and features.base_power > 0:
-        return Kind.CONSUMPTION
-    return Kind.UNDETERMINED
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    kind: Kind
-    headline: str
-    evidence: list[str]
-    features: Shape
-
-
-_HEADLINES = {
-    (Kind.GENERATION, Direction.EXPORT): "photovoltaic feed-in: solar generation exported to "
-    "the grid",
-    (Kind.GENERATION, Direction.IMPORT): "a photovoltaic-shaped series on an import channel: "
-    "most likely generation (a production meter, or a channel labelled the wrong way)",
-    (Kind.GENERATION, None): "generation, most likely photovoltaic feed-in",
-    (Kind.CONSUMPTION, Direction.IMPORT): "consumption drawn from the grid",
-    (Kind.CONSUMPTION, Direction.EXPORT): "consumption-shaped export: energy fed in around the "
-    "clock, which photovoltaics cannot do (a battery, a generator, or a mislabelled channel)",
-    (Kind.CONSUMPTION, None): "consumption",
-}
-
-
-def hypothesis(
-    series: pd.Series,
-    *,
-    direction: Direction | None,
-    tz: tzinfo,
-    acf_day: float | None = None,
-    cycle: DailyCycle | None = None,
-) -> Hypothesis:
-    """What the series most likely measures, argued from its OBIS direction and its shape.
-
-    The verdict comes from the data alone: the OBIS direction corroborates or contradicts it,
-    it never decides it. `cycle` is daily_cycle's answer, computed here when not given.
-    """
-    features = shape(series, tz=tz, acf_day=acf_day)
-    cycle = cycle or daily_cycle(series, tz=tz)
-    kind = classify(features)
-    evidence = []
-    if direction is Direction.EXPORT:
-        evidence.append("The OBIS code counts exported energy (-A): energy fed into the grid.")
-    elif direction is Direction.IMPORT:
-        evidence.append("The OBIS code counts imported energy (+A): energy drawn from the grid.")
-    else:
-        evidence.append("The OBIS code does not tell the direction of the energy.")
-    evidence.append(
-        f"{features.night_share:.1%} of the energy falls in the night hours 22:00-05:00 local "
-        f"time, and {features.night_zero_share:.0%} of the night readings are zero; "
-        f"{features.zero_share:.0%} of all readings are zero."
-    )
-    peak = f"The mean by time of day peaks in the hour from {features.peak_hour:02d}:00 local time"
-    if cycle.present:
-        midday = " (midday)" if features.peak_hour in MIDDAY_HOURS else ", not at midday"
-        evidence.append(f"{peak}{midday}; {cycle.numbers}.")
-    else:
-        evidence.append(
-            f"{peak}, but {cycle.numbers}: no daily cycle, so that peak is not a time of day "
-            "to rely on."
-        )
-    evidence.append(
-        f"Size: {features.mean_power:.3f} kW on average, a base load (10th percentile) of "
-        f"{features.base_power:.3f} kW, a largest interval of {features.peak_power:.2f} kW "
-        f"(kWh per interval / interval length in hours), and {features.daily_mean:.2f} kWh "
-        f"per complete day."
-    )
-    if kind is Kind.CONSUMPTION:
-        evidence.append(
-            f"The 99th percentile is {features.spikiness:.1f} times the median: a low base load "
-            + (
-                "with short spikes, as switching appliances (kettle, oven, heat pump) make."
-                if features.spikiness >= 3
-                else "with few spikes."
-            )
-        )
-    if kind is Kind.GENERATION:
-        evidence.append(
-            f"Daily totals vary by {features.daily_cv:.0%} (coefficient of variation) from day "
-            "to day, as the weather varies; a load follows habits and varies less."
-        )
-    if acf_day is not None:
-        evidence.append(f"ACF at one day: {acf_day:.2f}.")
-    headline = _HEADLINES.get(
-        (kind, direction), "undetermined: the shape is neither clearly generation nor consumption"
-    )
-    return Hypothesis(kind, headline, evidence, features)
 
 
 # --- Comparing units -------------------------------------------------------------------------

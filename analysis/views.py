@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 
 from analysis.params import ReportParamsForm
 from analysis.reports import (
+    chosen_channel,
     overview_chart_svg,
     overview_report,
     unit_chart_svg,
@@ -95,14 +96,11 @@ def _unit_channel(
     form = ReportParamsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form.error_list())
-    params = form.params()
-    channels = list(unit.channels.all())
-    channel = next((c for c in channels if c.obis == params.channel), None)
-    if params.channel and channel is None:
-        known = ", ".join(c.obis for c in channels) or "none"
-        message = f"unit {unit.muid} has no channel {params.channel} (it has: {known})."
-        return _bad_request(request, [("channel", message)])
-    return unit, channel or (channels[0] if channels else None), form
+    try:
+        channel = chosen_channel(unit, form.params().channel)
+    except ValueError as error:
+        return _bad_request(request, [("channel", str(error))])
+    return unit, channel, form
 
 
 @login_required

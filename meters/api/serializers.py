@@ -236,3 +236,218 @@ def aggregate_data(
         "end": end and end.astimezone(tz).isoformat(),
         "buckets": rows,
     }
+
+
+# --- A unit's profile (analysis.profile) -----------------------------------------------------
+
+# Points of the load duration curve in an answer: the power at each percent of the hours.
+DURATION_POINTS = 101
+
+
+def _number(value) -> float | None:
+    """A float for JSON: None for NaN (a figure the data cannot give) and for None."""
+    if value is None or value != value:
+        return None
+    return float(value)
+
+
+def _local(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class PassportSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="The verdict's kind, e.g. pv, household, ev.")
+    headline = serializers.CharField(help_text="The verdict in words, with its confidence.")
+    confidence = serializers.FloatField(help_text="Its score less the runner-up's, 0 to 1.")
+    confidence_word = serializers.ChoiceField(choices=["high", "medium", "low", "none"])
+    runner_up = serializers.CharField(allow_null=True, help_text="The close runner-up's kind.")
+    completeness = serializers.FloatField(help_text="Share of the window's readings present.")
+    energy_kwh = serializers.FloatField(allow_null=True)
+    annual_energy_kwh = serializers.FloatField(allow_null=True)
+    peak_kw = serializers.FloatField(allow_null=True)
+    peak_at = LocalDateTimeField(allow_null=True, help_text="Start of the peak interval.")
+    base_load_kw = serializers.FloatField(allow_null=True)
+    best_profile = serializers.CharField(allow_null=True, help_text="H25, G25 or P25.")
+    forecastability = serializers.CharField()
+
+
+class FeatureSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    measures = serializers.CharField()
+    reason = serializers.CharField(help_text="Why the feature tells kinds apart.")
+
+
+class VerdictSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    headline = serializers.CharField()
+    confidence = serializers.FloatField()
+    runner_up = serializers.CharField(allow_null=True)
+    missing = serializers.CharField(help_text="What the data lacks, when undetermined.")
+    features = FeatureSerializer(many=True)
+    scores = serializers.DictField(child=serializers.FloatField(), help_text="Kind -> score.")
+
+
+class PeakSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text="Local date (YYYY-MM-DD) or month (YYYY-MM).")
+    peak_kw = serializers.FloatField()
+    at = LocalDateTimeField(help_text="Start of the peak interval.")
+
+
+class DurationPointSerializer(serializers.Serializer):
+    hours = serializers.FloatField(help_text="Hours at or above the power.")
+    kw = serializers.FloatField()
+
+
+class LoadSerializer(serializers.Serializer):
+    energy_kwh = serializers.FloatField()
+    mean_kw = serializers.FloatField()
+    peak_kw = serializers.FloatField()
+    peak_at = LocalDateTimeField()
+    base_load_kw = serializers.FloatField(help_text="Median of each whole day's lowest power.")
+    load_factor = serializers.FloatField(allow_null=True, help_text="Mean power / peak power.")
+    utilisation_hours = serializers.FloatField(allow_null=True)
+    annual_energy_kwh = serializers.FloatField(help_text="Mean power times 8760 h.")
+    daily_peaks = PeakSerializer(many=True)
+    monthly_peaks = PeakSerializer(many=True)
+    duration_curve = DurationPointSerializer(
+        many=True, help_text=f"The load duration curve at {DURATION_POINTS} points."
+    )
+
+
+class ProfileFitSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    correlation = serializers.FloatField(allow_null=True, help_text="Of the means by time of day.")
+    error = serializers.FloatField(allow_null=True, help_text="sum |unit - profile| / sum unit.")
+
+
+class StandardProfilesSerializer(serializers.Serializer):
+    best = serializers.CharField(allow_null=True)
+    fits = ProfileFitSerializer(many=True)
+
+
+class ForecastSerializer(serializers.Serializer):
+    origins = serializers.IntegerField(help_text="Day-ahead forecasts backtested.")
+    mase = serializers.DictField(child=serializers.FloatField(), help_text="Method -> MASE.")
+    best = serializers.CharField(allow_null=True)
+    model_beats_naive = serializers.BooleanField()
+    sentence = serializers.CharField()
+
+
+class UnitProfileSerializer(serializers.Serializer):
+    muid = serializers.UUIDField()
+    obis = serializers.CharField(help_text="The channel profiled, as 12 hex digits.")
+    tz = serializers.CharField()
+    start = LocalDateTimeField(allow_null=True, help_text="The window's start, as resolved.")
+    end = LocalDateTimeField(allow_null=True, help_text="The window's end (exclusive).")
+    passport = PassportSerializer()
+    verdict = VerdictSerializer()
+    load = LoadSerializer(allow_null=True)
+    standard_profiles = StandardProfilesSerializer(allow_null=True)
+    forecast = ForecastSerializer(allow_null=True)
+
+
+def _peaks(frame, *, month: bool) -> list[dict]:
+    return [
+        {
+            "period": period.strftime("%Y-%m" if month else "%Y-%m-%d"),
+            "peak_kw": float(peak),
+            "at": at.isoformat(),
+        }
+        for period, peak, at in frame[["peak", "at"]].itertuples()
+    ]
+
+
+def profile_data(*, muid, obis: str, window) -> dict:
+    """What UnitProfileSerializer gives for an analysis.reports.WindowProfile."""
+    profile = window.profile
+    passport, verdict, figures = profile.passport, profile.verdict, profile.load
+    load = None
+    if figures is not None:
+        duration = figures.duration
+        picks = sorted(
+            {round(i * (len(duration) - 1) / (DURATION_POINTS - 1)) for i in range(DURATION_POINTS)}
+        )
+        load = {
+            "energy_kwh": figures.energy,
+            "mean_kw": figures.mean_power,
+            "peak_kw": figures.peak_power,
+            "peak_at": figures.peak_at.isoformat(),
+            "base_load_kw": _number(figures.base_load),
+            "load_factor": _number(figures.load_factor),
+            "utilisation_hours": _number(figures.utilisation_hours),
+            "annual_energy_kwh": figures.annual_energy,
+            "daily_peaks": _peaks(figures.daily_peaks, month=False),
+            "monthly_peaks": _peaks(figures.monthly_peaks, month=True),
+            "duration_curve": [
+                {"hours": float(duration.index[i]), "kw": float(duration.iloc[i])} for i in picks
+            ],
+        }
+    standard = None
+    if profile.standard is not None:
+        best = profile.standard.best
+        standard = {
+            "best": best.name if best else None,
+            "fits": [
+                {
+                    "name": fit.name,
+                    "description": fit.description,
+                    "correlation": _number(fit.correlation),
+                    "error": _number(fit.error),
+                }
+                for fit in profile.standard.fits
+            ],
+        }
+    test = profile.backtest
+    return {
+        "muid": str(muid),
+        "obis": obis,
+        "tz": str(window.tz),
+        "start": _local(window.start and window.start.astimezone(window.tz)),
+        "end": _local(window.end and window.end.astimezone(window.tz)),
+        "passport": {
+            "kind": passport.kind,
+            "headline": passport.headline,
+            "confidence": passport.confidence,
+            "confidence_word": passport.confidence_word,
+            "runner_up": passport.runner_up,
+            "completeness": passport.completeness,
+            "energy_kwh": _number(passport.energy),
+            "annual_energy_kwh": _number(passport.annual_energy),
+            "peak_kw": _number(passport.peak_power),
+            "peak_at": _local(passport.peak_at),
+            "base_load_kw": _number(passport.base_load),
+            "best_profile": passport.best_profile,
+            "forecastability": passport.forecastability,
+        },
+        "verdict": {
+            "kind": verdict.kind.value,
+            "label": verdict.kind.label,
+            "headline": verdict.headline,
+            "confidence": verdict.confidence,
+            "runner_up": verdict.runner_up.value if verdict.runner_up else None,
+            "missing": verdict.missing,
+            "features": [
+                {
+                    "name": f.name,
+                    "value": _number(f.value),
+                    "measures": f.measures,
+                    "reason": f.reason,
+                }
+                for f in verdict.features
+            ],
+            "scores": {kind.value: score for kind, score in verdict.scores.items()},
+        },
+        "load": load,
+        "standard_profiles": standard,
+        "forecast": test
+        and {
+            "origins": test.origins,
+            "mase": {method: _number(value) for method, value in test.mase.items()},
+            "best": test.best,
+            "model_beats_naive": test.model_beats_naive,
+            "sentence": test.sentence,
+        },
+    }

@@ -9,7 +9,8 @@ from django.db import DataError
 from django.http import Http404
 from django.urls import reverse
 from django.utils.text import slugify
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -17,6 +18,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analysis.params import ProfileParamsForm
+from analysis.reports import channel_profile, chosen_channel
 from meters.api import schema
 from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
 from meters.api.pagination import paginate
@@ -29,9 +32,11 @@ from meters.api.renderers import (
 from meters.api.serializers import (
     AggregateSerializer,
     ReadingPageSerializer,
+    UnitProfileSerializer,
     UnitSerializer,
     aggregate_data,
     decimal_text,
+    profile_data,
     reading_page_data,
     with_bound_texts,
 )
@@ -51,6 +56,55 @@ from meters.selectors import (
 
 READING_FIELDS = ["muid", "obis", "timestamp", "value", "quality", "measurement"]
 BUCKET_FIELDS = ["muid", "obis", "start", "end", "value", "count", "expected"]
+
+
+PROFILE_DESCRIPTION = (
+    "One channel of the unit (its first unless obis names another) over [start, end): the "
+    "verdict on what it measures (kind, confidence, runner-up, the features and each kind's "
+    "score), the load figures (peak per day and month with its time, base load, load factor, "
+    "utilisation hours, annualised energy, load duration curve), the comparison with BDEW's 2025 "
+    "standard load profiles H25, G25 and P25 scaled to its energy, and a day-ahead forecast "
+    "backtest (MASE of seasonal naive against ETS), with the passport that sums them up. The "
+    "analysis pages show the same figures. Without start, the window is the last "
+    f"{settings.ANALYSIS_DEFAULT_DAYS} days of data; it may be at most "
+    f"{settings.ANALYSIS_MAX_DAYS} days long."
+)
+PROFILE_PARAMETERS = [
+    OpenApiParameter(
+        "obis",
+        OpenApiTypes.STR,
+        OpenApiParameter.QUERY,
+        description="The channel, as 12 hex digits (0100011D00FF) or readable "
+        "(1-0:1.29.0*255). Empty: the unit's first channel.",
+        examples=[
+            OpenApiExample("The first channel", value=""),
+            OpenApiExample("Export, readable", value="1-0:2.29.0*255"),
+        ],
+    ),
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.STR,
+        OpenApiParameter.QUERY,
+        description="Readings at or after this instant: ISO 8601 with a UTC offset, or a plain "
+        f"date (midnight in tz). Empty: {settings.ANALYSIS_DEFAULT_DAYS} days before the end.",
+        examples=[
+            OpenApiExample("The default window", value=""),
+            OpenApiExample("Local date", value="2023-02-06"),
+        ],
+    ),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.STR,
+        OpenApiParameter.QUERY,
+        description="Readings before this instant (exclusive); same forms as start. Empty: to "
+        "the last reading.",
+        examples=[
+            OpenApiExample("To the last reading", value=""),
+            OpenApiExample("Local date", value="2023-02-20"),
+        ],
+    ),
+    schema.TZ,
+]
 
 
 class UnitViewSet(viewsets.ReadOnlyModelViewSet):
@@ -94,6 +148,34 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="unitsProfile",
+        tags=["units"],
+        summary="What a unit measures, and its load figures",
+        description=PROFILE_DESCRIPTION,
+        parameters=PROFILE_PARAMETERS,
+        responses={
+            (200, schema.JSON): UnitProfileSerializer,
+            (404, schema.JSON): schema.NOT_FOUND,
+            **schema.INVALID,
+        },
+    )
+    @action(detail=True)
+    def profile(self, request, muid=None):
+        unit = self.get_object()
+        form = ProfileParamsForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
+        params = form.params()
+        try:
+            channel = chosen_channel(unit, params.channel)
+        except ValueError as error:
+            raise ValidationError({"obis": [str(error)]}) from None
+        if channel is None:
+            raise NotFound("This unit has no channels.")
+        window = channel_profile(channel=channel, params=params)
+        return Response(profile_data(muid=unit.muid, obis=channel.obis, window=window))
 
 
 READINGS_CSV_EXAMPLE = (
@@ -388,6 +470,7 @@ class ApiRootView(APIView):
             {
                 "units": url("unit-list"),
                 "unit": url("unit-list") + "{muid}/",
+                "unit_profile": url("unit-list") + "{muid}/profile/",
                 "readings": url("reading-list"),
                 "readings_csv": url("reading-csv"),
                 "aggregate": url("reading-aggregate"),

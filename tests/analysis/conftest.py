@@ -48,12 +48,14 @@ def pv_shaped(days: int = 21, seed: int = 1) -> pd.Series:
 
 
 def consumption_shaped(days: int = 21, seed: int = 2) -> pd.Series:
-    """A small base load around the clock with short random spikes and an evening rise."""
+    """A small base load around the clock with short random spikes of different sizes (many
+    appliances) and an evening rise."""
     index = grid(days)
     hours = index.tz_convert(ZURICH).hour
     rng = np.random.default_rng(seed)
     spikes = rng.random(len(index)) < 0.05
-    values = 0.012 + 0.02 * ((hours >= 18) & (hours < 22)) + spikes * rng.uniform(0.2, 0.8)
+    sizes = rng.uniform(0.2, 0.8, len(index))
+    values = 0.012 + 0.02 * ((hours >= 18) & (hours < 22)) + spikes * sizes
     return pd.Series(np.round(values, 4), index=index)
 
 

@@ -120,16 +120,20 @@ def test_report_in_a_browser_renders_every_section_and_chart(browser_page, live_
     browser_page.wait_for_load_state("load")
 
     for section in (
+        "passport",
         "quality",
         "series",
         "profiles",
         "autocorrelation",
         "decomposition",
         "hypothesis",
+        "load",
+        "standard-profiles",
+        "forecast",
     ):
         assert browser_page.locator(f"#{section}").is_visible()
     images = loaded_images(browser_page, CHARTS)
-    assert len(images) == 8
+    assert len(images) == 10
     assert all(images)
     assert all(
         path.startswith(f"/analysis/{unit.muid}/charts/") for path in image_paths(browser_page)

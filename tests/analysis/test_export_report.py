@@ -16,7 +16,7 @@ def test_export_writes_an_overview_and_a_report_per_unit_with_svg_figures(challe
         page = (tmp_path / f"{unit.muid}.html").read_text()
         assert f'href="{unit.muid}.html"' in index
         images = re.findall(r'<img src="([^"]+)"', page)
-        assert len(images) == 8
+        assert len(images) == 10
         for src in images:
             assert src.startswith(f"{unit.muid}/")
             assert (tmp_path / src).read_text().lstrip().startswith("<?xml")

@@ -38,6 +38,8 @@ def test_building_a_report_draws_no_chart(producer_series, monkeypatch):
         "weekday",
         "heatmap",
         "acf",
+        "duration",
+        "standard",
         "stl",
         "periodogram",
     ]

@@ -9,7 +9,6 @@ import pytest
 from statsmodels.tsa.stattools import acf
 
 from analysis import stats
-from meters.obis import Direction
 from tests.analysis.conftest import ZURICH, consumption_shaped, grid, pv_shaped
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -194,37 +193,6 @@ def test_decomposition_finds_a_strong_daily_cycle_and_a_24_hour_period(producer_
 
     assert result.seasonal_strength > 0.5
     assert result.periods[0][0] == pytest.approx(24.0)
-
-
-@pytest.mark.parametrize("direction", [Direction.EXPORT, None])
-def test_a_photovoltaic_shaped_series_is_called_generation(direction):
-    result = stats.hypothesis(pv_shaped(), direction=direction, tz=ZURICH)
-
-    assert result.kind is stats.Kind.GENERATION
-    assert "generation" in result.headline
-
-
-@pytest.mark.parametrize("direction", [Direction.IMPORT, None])
-def test_a_consumption_shaped_series_is_called_consumption(direction):
-    result = stats.hypothesis(consumption_shaped(), direction=direction, tz=ZURICH)
-
-    assert result.kind is stats.Kind.CONSUMPTION
-    assert "consumption" in result.headline
-
-
-def test_the_shape_decides_even_when_the_obis_direction_disagrees():
-    result = stats.hypothesis(pv_shaped(), direction=Direction.IMPORT, tz=ZURICH)
-
-    assert result.kind is stats.Kind.GENERATION
-
-
-def test_the_recorded_units_are_called_generation_and_consumption(producer_series, consumer_series):
-    producer = stats.hypothesis(producer_series, direction=Direction.EXPORT, tz=ZURICH)
-    consumer = stats.hypothesis(consumer_series, direction=Direction.IMPORT, tz=ZURICH)
-
-    assert producer.kind is stats.Kind.GENERATION
-    assert consumer.kind is stats.Kind.CONSUMPTION
-    assert producer.features.peak_power == pytest.approx(producer_series.max() * 4)
 
 
 def test_netting_is_seen_when_import_drops_while_export_rises():

@@ -14,9 +14,21 @@ from tests.analysis.conftest import consumption_shaped, pv_shaped
 from tests.conftest import CHALLENGE_UNITS, CONSUMER, PRODUCER
 from tests.factories import EXPORT, IMPORT
 
-UNIT_CHARTS = ["series", "grouped", "profile", "weekday", "heatmap", "acf", "stl", "periodogram"]
+UNIT_CHARTS = [
+    "series",
+    "grouped",
+    "profile",
+    "weekday",
+    "heatmap",
+    "acf",
+    "stl",
+    "periodogram",
+    "duration",
+    "standard",
+]
 OVERVIEW_CHARTS = ["daily", "series", "profiles"]
 REPORT_SECTIONS = [
+    'id="passport"',
     'id="quality"',
     'id="series"',
     'id="groupings"',
@@ -24,6 +36,9 @@ REPORT_SECTIONS = [
     'id="autocorrelation"',
     'id="decomposition"',
     'id="hypothesis"',
+    'id="load"',
+    'id="standard-profiles"',
+    'id="forecast"',
 ]
 
 
@@ -64,7 +79,7 @@ def test_report_of_each_challenge_unit_has_every_section(staff_client, challenge
     html = response.content.decode()
     for section in REPORT_SECTIONS:
         assert section in html
-    assert len(images(html)) == 8
+    assert len(images(html)) == len(UNIT_CHARTS)
 
 
 def test_report_page_shows_each_chart_as_an_image_from_its_chart_url(
@@ -82,7 +97,7 @@ def test_report_page_shows_each_chart_as_an_image_from_its_chart_url(
         assert img["title"].strip()
         assert int(img["width"]) > 0
         assert int(img["height"]) > 0
-    assert html.count("<figcaption>") == 8
+    assert html.count("<figcaption>") == len(UNIT_CHARTS)
     assert drawings == []  # the page itself draws nothing
 
 
@@ -210,7 +225,7 @@ def test_report_hypotheses_of_the_challenge_units(staff_client, challenge_data):
     consumer = staff_client.get(report_url(CONSUMER.muid)).content.decode()
 
     assert "photovoltaic feed-in" in producer
-    assert "consumption drawn from the grid" in consumer
+    assert "household consumption drawn from the grid" in consumer
 
 
 def test_the_hypothesis_follows_the_data_not_the_muid(staff_client, ingest_series):
@@ -365,8 +380,6 @@ def test_the_consumers_report_says_no_daily_cycle_everywhere_with_the_test_that_
     assert "p = 0.320" in html
     # STL's strength of 0.30 beside it is said not to be a test of a cycle.
     assert "so this strength is not a test of a cycle: the test above finds none" in html
-    # The profile's peak is not sold as a daily habit.
-    assert "no daily cycle, so that peak is not a time of day to rely on" in html
     assert "the time of day predicts the value" not in html
     assert "the time of day does not predict" not in html
 
@@ -377,3 +390,23 @@ def test_the_producers_report_finds_a_daily_cycle_and_stl_agrees(staff_client, c
     assert "Daily cycle: the time of day explains 43.2% of the readings' variance" in html
     assert "It agrees with the test above" in html
     assert "No daily cycle" not in html
+
+
+def test_each_page_leads_with_the_units_passport(staff_client, challenge_data):
+    html = staff_client.get(report_url(CONSUMER.muid)).content.decode()
+
+    assert html.index('id="passport"') < html.index('id="quality"')
+    assert 'id="passport-kind" data-kind="household"' in html
+    assert "3.84 kW at Mon 2023-02-20 16:00" in html
+    assert "0.046 kW" in html
+
+
+def test_the_overview_compares_every_visible_unit_on_the_passport(reader_client, challenge_data):
+    reader = reader_client(PRODUCER.muid)
+
+    html = reader.get(reverse("analysis:overview")).content.decode()
+
+    passports = html[html.index('id="passports"') :]
+    assert 'data-kind="pv"' in passports
+    assert 'data-kind="household"' not in passports  # the consumer is not this user's
+    assert "G25 (119%)" in passports

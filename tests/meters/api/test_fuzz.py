@@ -41,6 +41,7 @@ CHECKS = [
 OPERATIONS = [
     "GET /api/v1/units/",
     "GET /api/v1/units/{muid}/",
+    "GET /api/v1/units/{muid}/profile/",
     "GET /api/v1/readings/",
     "GET /api/v1/readings/csv/",
     "GET /api/v1/readings/aggregate/",
