@@ -40,11 +40,19 @@ def enqueue(muids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
 
 
 def _send(muids: list[uuid.UUID], *, queued_at: datetime) -> list[uuid.UUID]:
+    """One task per METERS_QUEUE_BATCH units, over one connection to the configured broker."""
     batch = settings.METERS_QUEUE_BATCH
     sent = 0
+    app = poll_units.app
     try:
-        for sent in range(0, len(muids), batch):
-            poll_units.delay([str(m) for m in muids[sent : sent + batch]], queued_at.isoformat())
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as broker:
+            producer = app.amqp.Producer(broker)
+            for sent in range(0, len(muids), batch):
+                poll_units.apply_async(
+                    args=[[str(m) for m in muids[sent : sent + batch]], queued_at.isoformat()],
+                    queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                    producer=producer,
+                )
         sent = len(muids)
     finally:
         # What could not be sent is not queued: it may be claimed again at once.
