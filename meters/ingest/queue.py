@@ -102,18 +102,19 @@ def unit_locks(muids: Sequence[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
     if connection.vendor != "postgresql":
         yield [muid for muid in muids if muid in units]
         return
-    taken: list[uuid.UUID] = []
+    ids = [units[muid] for muid in muids if muid in units]
+    locked: set[int] = set()
     try:
         with connection.cursor() as cursor:
-            for muid in muids:
-                if muid not in units:
-                    continue
-                cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_SPACE, units[muid]])
-                if cursor.fetchone()[0]:
-                    taken.append(muid)
-        yield taken
+            # One statement for the batch: a try never waits, so no order can deadlock.
+            cursor.execute(
+                "SELECT id FROM unnest(%s::integer[]) AS id WHERE pg_try_advisory_lock(%s, id)",
+                [ids, LOCK_SPACE],
+            )
+            locked = {row[0] for row in cursor.fetchall()}
+        yield [muid for muid in muids if units.get(muid) in locked]
     finally:
-        _unlock([units[muid] for muid in taken])
+        _unlock(sorted(locked))
 
 
 def _unlock(ids: list[int]) -> None:

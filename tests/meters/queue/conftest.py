@@ -278,9 +278,8 @@ def wait_until(condition, what: str, *, fleet: Fleet | None = None) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture
-def broker_queue(settings) -> Iterator[str]:
-    """A queue of this test's own on the local RabbitMQ, deleted afterwards."""
+def broker_reachable() -> None:
+    """Fails the test, loudly, when RabbitMQ cannot be reached."""
     try:
         with Connection(BROKER, connect_timeout=5) as broker:
             broker.ensure_connection(max_retries=1)
@@ -289,15 +288,25 @@ def broker_queue(settings) -> Iterator[str]:
             f"RabbitMQ is not reachable at {BROKER} ({error}); these tests need it: start it "
             "with `rabbitmq-server -detached` (TEST_CELERY_BROKER_URL names another)"
         )
+
+
+def delete_queue(name: str) -> None:
+    """Remove a test's queue and the exchange Celery declared beside it."""
+    with Connection(BROKER, connect_timeout=5) as broker:
+        broker.default_channel.queue_delete(name)
+        broker.default_channel.exchange_delete(name)
+
+
+@pytest.fixture
+def broker_queue(settings) -> Iterator[str]:
+    """A queue of this test's own on the local RabbitMQ, deleted afterwards."""
+    broker_reachable()
     queue = f"exnaton-test-{uuid.uuid4().hex[:12]}"
     settings.CELERY_BROKER_URL = BROKER
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     celery_app.conf.broker_url = BROKER
     yield queue
-    with Connection(BROKER, connect_timeout=5) as broker:
-        channel = broker.default_channel
-        channel.queue_delete(queue)
-        channel.exchange_delete(queue)
+    delete_queue(queue)
 
 
 @pytest.fixture
