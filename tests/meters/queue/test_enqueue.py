@@ -153,3 +153,15 @@ def test_enqueue_sends_the_due_units_in_tasks_of_a_batch(broker_queue, settings)
     with Connection(BROKER) as broker:
         _, messages, _ = broker.default_channel.queue_declare(broker_queue, passive=True)
     assert messages == 3
+
+
+def test_enqueue_of_named_units_says_which_were_queued_already(broker_queue, capsys):
+    first, second = units(2, next_poll_at=now() + timedelta(hours=1))
+    call_command("ingest_meters", "--enqueue", "--muid", str(first))
+
+    call_command("ingest_meters", "--enqueue", "--muid", str(first), "--muid", str(second))
+
+    assert capsys.readouterr().out.splitlines() == [
+        "queued 1 unit(s)",
+        "queued 1 unit(s), 1 queued already",
+    ]
