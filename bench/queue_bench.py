@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=50, help="ms each response is late")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--batch", type=int, default=25, help="units per task")
+    parser.add_argument("--batch", type=int, default=100, help="units per task")
     parser.add_argument("--database", default="exnaton_bench_queue")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()

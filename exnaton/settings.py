@@ -297,7 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 # Units polled by one task: their polls overlap within the task (METERS_INGEST_CONCURRENCY).
-METERS_QUEUE_BATCH = _positive_int("METERS_QUEUE_BATCH", 25)
+METERS_QUEUE_BATCH = _positive_int("METERS_QUEUE_BATCH", 100)
 # A unit enqueued this long ago whose task never ran (a lost message) is enqueued again.
 METERS_QUEUE_LEASE_MINUTES = _positive_int("METERS_QUEUE_LEASE_MINUTES", 60)
 # A source that cannot be reached is tried again by the task this many times, after

@@ -2,6 +2,7 @@
 
 import signal
 import time
+import uuid
 from datetime import timedelta
 
 from django.core.management import call_command
@@ -12,6 +13,8 @@ from meters.tasks import enqueue, enqueue_due, poll_units
 from tests.meters.queue.conftest import (
     READINGS_PER_UNIT,
     WAIT,
+    Fleet,
+    Worker,
     needs_postgresql,
     now,
     wait_until,
@@ -58,13 +61,19 @@ def test_three_workers_poll_every_unit_of_the_fleet_once(fleet, settings):
     assert run.queue_state() == (0, 3)
 
 
-def test_a_worker_killed_in_the_middle_of_a_poll_leaves_it_to_another_worker(fleet):
+def caught_mid_poll(fleet) -> tuple[Fleet, Worker, uuid.UUID]:
+    """One unit queued, its one worker half-way through its response."""
     run = fleet(1)
     (muid,) = run.feed.documents
     run.feed.held.add(muid)
-    doomed = run.start_worker()
+    worker = run.start_worker()
     enqueue([muid])
-    assert run.feed.half_sent.wait(WAIT), doomed.output()
+    assert run.feed.half_sent.wait(WAIT), worker.output()
+    return run, worker, muid
+
+
+def test_a_worker_killed_in_the_middle_of_a_poll_leaves_it_to_another_worker(fleet):
+    run, doomed, muid = caught_mid_poll(fleet)
 
     doomed.kill()
     assert Reading.objects.count() == 0  # nothing of the interrupted poll was stored
@@ -78,12 +87,7 @@ def test_a_worker_killed_in_the_middle_of_a_poll_leaves_it_to_another_worker(fle
 
 
 def test_sigterm_lets_the_worker_finish_its_poll_then_exit_cleanly(fleet):
-    run = fleet(1)
-    (muid,) = run.feed.documents
-    run.feed.held.add(muid)
-    worker = run.start_worker()
-    enqueue([muid])
-    assert run.feed.half_sent.wait(WAIT), worker.output()
+    run, worker, muid = caught_mid_poll(fleet)
 
     worker.signal(signal.SIGTERM)
     time.sleep(1)
