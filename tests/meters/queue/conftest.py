@@ -181,6 +181,8 @@ class Fleet:
             DATABASE_URL=self.database_url,
             DJANGO_SECRET_KEY="insecure-key-for-tests-only",
             DJANGO_LOG_FORMAT="plain",
+            # Log lines reach the file as they are written (the image sets it too).
+            PYTHONUNBUFFERED="1",
             CELERY_BROKER_URL=BROKER,
             CELERY_QUEUE=self.queue,
             METERS_SOURCE_BASE_URL=self.feed.base,
@@ -227,6 +229,21 @@ class Fleet:
             worker.wait_ready()
         return worker
 
+    def enqueue_command(self, *muids: uuid.UUID) -> None:
+        """`ingest_meters --enqueue --muid ...` in a process of its own, with the workers'
+        settings: a task carries the time limit of the process that sent it."""
+        done = subprocess.run(  # noqa: S603 - the project's own command
+            [sys.executable, "manage.py", "ingest_meters", "--enqueue"]
+            + [f"--muid={muid}" for muid in muids],
+            cwd=PROJECT,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
     def start_beat(self) -> subprocess.Popen:
         log = (self.tmp / "beat.log").open("wb")
         process = subprocess.Popen(  # noqa: S603 - the project's own scheduler
@@ -270,7 +287,7 @@ def wait_until(condition, what: str, *, fleet: Fleet | None = None) -> None:
     while not condition():
         if time.monotonic() > deadline:
             logs = (
-                "\n".join(f"--- {w.name}\n{w.output()[-2000:]}" for w in fleet.workers)
+                "\n".join(f"--- {w.name}\n{w.output()[-12000:]}" for w in fleet.workers)
                 if fleet
                 else ""
             )

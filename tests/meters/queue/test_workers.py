@@ -194,3 +194,27 @@ def test_a_unit_sent_twice_is_polled_by_one_worker_while_the_other_leaves_it(fle
     wait_until(polled(1), "the unit polled", fleet=run)
     assert run.feed.requests[muid] == 1
     assert_every_reading_once(1)
+
+
+def test_a_poll_past_the_time_limit_is_stopped_and_the_worker_goes_on(fleet):
+    # A 4-second limit: the task is asked to stop after 1 s (its soft limit), killed after 4.
+    run = fleet(2, CELERY_TASK_TIME_LIMIT="4")
+    stuck, other = run.feed.documents
+    run.feed.held.add(stuck)
+    worker = run.start_worker()
+    run.enqueue_command(stuck)
+    assert run.feed.half_sent.wait(WAIT), worker.output()
+
+    wait_until(
+        lambda: not Unit.objects.filter(queued_at__isnull=False).exists(),
+        "the stopped task to give up its unit",
+        fleet=run,
+    )
+    run.enqueue_command(other)
+
+    wait_until(polled(1), "the other unit polled by the same worker", fleet=run)
+    assert "SoftTimeLimitExceeded" in worker.output()
+    assert not Reading.objects.filter(channel__unit__muid=stuck).exists()
+    assert Unit.objects.get(muid=stuck).last_success_at is None
+    assert run.queue_state() == (0, 1)  # acknowledged as failed, not delivered again
+    assert run.feed.requests[stuck] == 1
