@@ -22,6 +22,7 @@ SIZES = {
     "full": {
         "ingest": {"units": 20, "days": 521, "naive": 20_000},
         "fleet": {"units": 2000, "delay": 50, "big_units": 100, "big_days": 105},
+        "queue": {"units": 2000, "delay": 50},
         "query": {"database": "exnaton_bench_q35m", "units": 1000, "days": 365, "keep": True},
         "repeat": 30,
         "wrk_seconds": 20,
@@ -29,6 +30,7 @@ SIZES = {
     "quick": {
         "ingest": {"units": 2, "days": 104, "naive": 2_000},
         "fleet": {"units": 100, "delay": 50, "big_units": 5, "big_days": 30},
+        "queue": {"units": 100, "delay": 50},
         "query": {"database": "exnaton_bench_qquick", "units": 10, "days": 190, "keep": False},
         "repeat": 5,
         "wrk_seconds": 3,
@@ -79,6 +81,8 @@ def table(results: dict) -> str:
             f"| {ratio} | {rss} | {row['load']} |"
         )
     lines += ["", *fleet_table(results["fleet"])]
+    if "queue" in results:
+        lines += ["", *queue_table(results["queue"])]
     lines += [
         "",
         "| query (through the API vs the same SQL) | API median | API p95 | SQL median | SQL p95 "
@@ -159,6 +163,26 @@ def fleet_table(fleet: dict) -> list[str]:
     return lines
 
 
+def queue_table(queue: dict) -> list[str]:
+    """The fleet through the task queue (bench/queue_bench.py), by number of workers."""
+    lines = [
+        f"| through the queue: {queue['units']:,} units x 96 readings, {queue['delay_ms']} ms "
+        f"late, {queue['batch']} units per task | seconds | units/s | readings/s | load |",
+        "|---|---:|---:|---:|---|",
+    ]
+    one = queue["in_process"]
+    lines.append(
+        f"| one process, no broker (`ingest_meters`) | {one['seconds']} | {one['units_per_s']} "
+        f"| {one['readings_per_s']:,} | {one['load']} |"
+    )
+    lines.extend(
+        f"| {row['workers']} worker(s) | {row['seconds']} | {row['units_per_s']} "
+        f"| {row['readings_per_s']:,} | {row['load']} |"
+        for row in queue["runs"]
+    )
+    return lines
+
+
 def _save(results: dict) -> str:
     """Write the results so far to bench/results/; returns the file's stem."""
     RESULTS.mkdir(exist_ok=True)
@@ -199,6 +223,11 @@ def main() -> None:
             f"--delay={fleet['delay']}",
             f"--big-units={fleet['big_units']}",
             f"--big-days={fleet['big_days']}",
+        )
+        print("queue benchmark ...", flush=True)
+        queue = size["queue"]
+        results["queue"] = _run_json(
+            "bench.queue_bench", f"--units={queue['units']}", f"--delay={queue['delay']}"
         )
         _save(results)  # a later step that fails leaves these
     spec = size["query"]

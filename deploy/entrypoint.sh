@@ -8,7 +8,12 @@
 #                        configured units (register_units) and exit (the Kubernetes Job;
 #                        compose's web does it itself)
 #   await-migrations     exit once no migration is pending (the web pods' init container)
-#   ingest [ARGS...]     python manage.py ingest_meters ARGS (the compose service and the CronJob)
+#   ingest [ARGS...]     python manage.py ingest_meters ARGS (the compose service; `ingest --enqueue`
+#                        puts the due polls on the task queue)
+#   worker [ARGS...]     a Celery worker consuming the polls (CELERY_BROKER_URL), its counters on
+#                        WORKER_METRICS_PORT; SIGTERM finishes the task under way, then exits
+#   beat [ARGS...]       Celery beat: enqueues the due units every METERS_ENQUEUE_EVERY_SECONDS
+#                        (exactly one must run)
 #   anything else        run as given, e.g. `python manage.py createsuperuser`
 #
 # Ingestion never runs as part of `web`: it is its own command, run on a schedule.
@@ -53,6 +58,25 @@ case "$command" in
     ingest)
         wait_for_db
         exec python manage.py ingest_meters "$@"
+        ;;
+    worker)
+        # The pool's processes count in files here, summed when scraped (meters/metrics.py);
+        # a new worker starts from zero, as Prometheus expects of a restarted process. Every
+        # process that loads the project counts there, so it exists before the first does.
+        PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+        export PROMETHEUS_MULTIPROC_DIR
+        rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        wait_for_db
+        exec celery --app exnaton worker \
+            --concurrency "${CELERY_WORKER_CONCURRENCY:-1}" \
+            --without-mingle --without-gossip \
+            --loglevel "${CELERY_LOG_LEVEL:-INFO}" "$@"
+        ;;
+    beat)
+        wait_for_db
+        exec celery --app exnaton beat --schedule /tmp/celerybeat-schedule \
+            --loglevel "${CELERY_LOG_LEVEL:-INFO}" "$@"
         ;;
     *)
         exec "$command" "$@"

@@ -281,6 +281,57 @@ METERS_POLL_MAX_BACKOFF_MINUTES = _positive_int("METERS_POLL_MAX_BACKOFF_MINUTES
 # A poll also asks again for the days of this recent history that have missing intervals.
 METERS_REFILL_DAYS = env.int("METERS_REFILL_DAYS", default=7)
 
+# --- Task queue (exnaton/celery.py, meters/tasks.py) ------------------------------------------
+# Polls as Celery tasks on RabbitMQ, consumed by any number of workers. Empty: no broker, and
+# everything runs in process as before (`ingest_meters`, the admin's "poll now").
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# The queue of the polls (and of beat's enqueue); one per deployment sharing a broker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="exnaton-ingest")
+# A task is acknowledged once it has run, and given back to the queue when its worker dies:
+# a worker killed at any moment loses nothing (the upsert is idempotent, a source all or
+# nothing). One task fetched at a time, so that a busy worker holds no others back.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+# Seconds a task may run before it is stopped (soft: an exception it can clean up after) and
+# then killed (hard). A worker's graceful shutdown waits up to the hard limit.
+CELERY_TASK_TIME_LIMIT = _positive_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 30)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection cannot acknowledge what runs: the broker gives it to another worker.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Logs through Django's LOGGING (one JSON object per line in production).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat enqueues the due units this often (seconds); each unit is polled at its own interval.
+METERS_ENQUEUE_EVERY_SECONDS = _positive_int("METERS_ENQUEUE_EVERY_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "enqueue-due-units": {
+        "task": "meters.tasks.enqueue_due_units",
+        "schedule": METERS_ENQUEUE_EVERY_SECONDS,
+        # A tick that waited longer than its period is superseded by the next one.
+        "options": {"expires": METERS_ENQUEUE_EVERY_SECONDS},
+    }
+}
+# Units polled by one task: their polls overlap within the task (METERS_INGEST_CONCURRENCY).
+METERS_QUEUE_BATCH = _positive_int("METERS_QUEUE_BATCH", 100)
+# A unit enqueued this long ago whose task never ran (a lost message) is enqueued again.
+METERS_QUEUE_LEASE_MINUTES = _positive_int("METERS_QUEUE_LEASE_MINUTES", 60)
+# A source that cannot be reached is tried again by the task this many times, after
+# METERS_QUEUE_RETRY_SECONDS, doubled each time; then the unit is left failing until its
+# next poll (its backoff: METERS_POLL_MAX_BACKOFF_MINUTES).
+METERS_QUEUE_RETRIES = env.int("METERS_QUEUE_RETRIES", default=3)
+METERS_QUEUE_RETRY_SECONDS = env.float("METERS_QUEUE_RETRY_SECONDS", default=30.0)
+# A unit whose poll is due for more than this is overdue (metrics, the admin's filter).
+METERS_OVERDUE_MINUTES = _positive_int("METERS_OVERDUE_MINUTES", 10)
+
+# --- Metrics (meters/metrics.py) ---------------------------------------------------------------
+# /metrics answers a request with `Authorization: Bearer <METRICS_TOKEN>` (and staff users);
+# empty: only staff. Workers serve their own counters on WORKER_METRICS_PORT (0: off), a port
+# of the pod, not behind the ingress.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+
 # --- API (meters/api) -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes a request without credentials a 401.

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from exnaton.health import healthz, readyz
 from exnaton.login import LoginForm, refused_as_429
+from meters.metrics import metrics_view
 from meters.views import FaviconView, home
 
 urlpatterns = [
@@ -24,4 +25,6 @@ urlpatterns = [
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Prometheus: the fleet's state, for a Bearer METRICS_TOKEN or staff (meters/metrics.py).
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -11,7 +11,8 @@ the calendar cannot break.
 import calendar
 import datetime
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection, models
@@ -20,12 +21,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from meters.communities import share_errors
+from meters.ingest import ingest, unit_sources
+from meters.ingest.schedule import failing_units, overdue_units
 from meters.models import Channel, Community, Member, Reading, Unit
 from meters.moments import local_text
 from meters.params import parse_muid, parse_obis, parse_quality
 from meters.selectors import reading_qualities, readings_span
+from meters.tasks import enqueue
 
 
 class ChannelInline(admin.TabularInline):
@@ -61,6 +67,26 @@ class ChannelInline(admin.TabularInline):
         return False
 
 
+class PollStateFilter(admin.SimpleListFilter):
+    """The units an operator looks at first: those behind their schedule, those whose last
+    poll failed, those waiting on the task queue."""
+
+    title = "poll state"
+    parameter_name = "poll"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "overdue"), ("failing", "failing"), ("queued", "queued")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.filter(pk__in=overdue_units(now=timezone.now()).values("pk"))
+        if self.value() == "failing":
+            return queryset.filter(pk__in=failing_units().values("pk"))
+        if self.value() == "queued":
+            return queryset.filter(queued_at__isnull=False)
+        return queryset
+
+
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
     list_display = [
@@ -68,11 +94,13 @@ class UnitAdmin(admin.ModelAdmin):
         "channel_codes",
         "first_reading_at",
         "last_reading_at",
+        "lag",
         "readings",
         "poll_enabled",
         "last_success_at",
         "consecutive_failures",
         "next_poll_at",
+        "error",
     ]
     search_fields = ["=muid"]
     poll_state = [
@@ -80,6 +108,7 @@ class UnitAdmin(admin.ModelAdmin):
         "last_success_at",
         "consecutive_failures",
         "last_error",
+        "queued_at",
     ]
     fieldsets = [
         (None, {"fields": ["muid", "links", "created_at"]}),
@@ -99,7 +128,8 @@ class UnitAdmin(admin.ModelAdmin):
         ("Access", {"fields": ["users", "groups"]}),
     ]
     filter_horizontal = ["users", "groups"]
-    list_filter = ["poll_enabled", "groups"]
+    list_filter = [PollStateFilter, "poll_enabled", "groups"]
+    actions = ["poll_now"]
     # A source URL typed without a scheme is https (Django 6's default).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ChannelInline]
@@ -136,6 +166,43 @@ class UnitAdmin(admin.ModelAdmin):
     @admin.display(description="readings")
     def readings(self, unit: Unit) -> int:
         return sum(channel.reading_count for channel in unit.channels.all())
+
+    @admin.display(description="lag")
+    def lag(self, unit: Unit) -> str:
+        """The age of the unit's newest reading."""
+        newest = max(
+            (c.last_reading_at for c in unit.channels.all() if c.last_reading_at), default=None
+        )
+        return timesince(newest, depth=1) if newest else "-"
+
+    @admin.display(description="last error")
+    def error(self, unit: Unit) -> str:
+        return Truncator(unit.last_error).chars(80) or "-"
+
+    @admin.action(description="Poll the selected units now")
+    def poll_now(self, request, queryset) -> None:
+        """On the task queue when there is one (a unit queued already is not queued twice);
+        without a broker, here and now, as `ingest_meters --muid` would."""
+        muids = list(queryset.values_list("muid", flat=True))
+        if settings.CELERY_BROKER_URL:
+            queued = enqueue(muids)
+            waiting = len(muids) - len(queued)
+            self.message_user(
+                request,
+                f"Queued {len(queued)} unit(s) for polling"
+                + (f"; {waiting} queued already." if waiting else "."),
+                messages.SUCCESS,
+            )
+            return
+        reports = ingest(unit_sources(muids))
+        failed = [report for report in reports if not report.ok]
+        for report in failed:
+            self.message_user(request, f"{report.source}: {report.error}", messages.ERROR)
+        self.message_user(
+            request,
+            f"Polled {len(reports) - len(failed)} of {len(reports)} unit(s).",
+            messages.SUCCESS if not failed else messages.WARNING,
+        )
 
     def view_on_site(self, unit: Unit) -> str:
         return reverse("analysis:report", args=[unit.muid])

@@ -83,6 +83,9 @@ class Unit(models.Model):
         db_index=True,
         help_text="When the unit is next due; blank: at the next run.",
     )
+    # Set when the unit's poll is put on the task queue, cleared when a task has dealt with it:
+    # a unit queued already is not queued again (meters/ingest/queue.py).
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

@@ -4,6 +4,9 @@ A registered unit (`Unit.poll_enabled`) is polled every `poll_interval` (default
 METERS_POLL_INTERVAL_MINUTES). A failed poll is tried again after the interval, doubled with
 each further failure up to METERS_POLL_MAX_BACKOFF_MINUTES, so that a source that is down is
 not hammered while the rest of the fleet goes on.
+
+With a task queue (meters/tasks.py), a unit put on the queue is claimed (`queued_at`) until a
+task has dealt with it, so that enqueuing the due units again does not queue it twice.
 """
 
 import uuid
@@ -11,10 +14,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from meters.models import Unit
+
+# Rows changed by one UPDATE .. WHERE id IN (...): far below any database's parameter limit.
+CLAIM_CHUNK = 5_000
 
 
 def default_interval() -> timedelta:
@@ -70,3 +77,49 @@ def register(muids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     added = sorted(wanted - stored)
     Unit.objects.bulk_create([Unit(muid=muid, poll_enabled=True) for muid in added])
     return added
+
+
+def overdue_units(*, now: datetime) -> QuerySet[Unit]:
+    """The enabled units whose poll has been due for more than METERS_OVERDUE_MINUTES."""
+    grace = timedelta(minutes=settings.METERS_OVERDUE_MINUTES)
+    return Unit.objects.filter(poll_enabled=True, next_poll_at__lt=now - grace)
+
+
+def failing_units() -> QuerySet[Unit]:
+    """The units whose last poll failed (they are polled again after their backoff)."""
+    return Unit.objects.filter(consecutive_failures__gt=0)
+
+
+def claim_due(*, now: datetime, include_not_due: bool = False) -> list[uuid.UUID]:
+    """Claim the due units (or all enabled ones) that are not queued already; returns them,
+    oldest due first. See claim."""
+    return _claim(due_units(now=now, include_not_due=include_not_due), now=now)
+
+
+def claim(muids: Iterable[uuid.UUID], *, now: datetime) -> list[uuid.UUID]:
+    """Mark these units queued at `now`, except those queued already; returns the ones marked.
+
+    A claim older than METERS_QUEUE_LEASE_MINUTES counts as lost (its task never ran) and is
+    taken again. Two enqueuers at once claim disjoint sets: on PostgreSQL the rows are locked
+    while claimed (one enqueuer skips the other's), SQLite writes one transaction at a time.
+    """
+    return _claim(Unit.objects.filter(muid__in=list(muids)).order_by("muid"), now=now)
+
+
+def _claim(units: QuerySet[Unit], *, now: datetime) -> list[uuid.UUID]:
+    lease = timedelta(minutes=settings.METERS_QUEUE_LEASE_MINUTES)
+    free = units.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            free = free.select_for_update(skip_locked=True, of=("self",))
+        rows = list(free.values_list("pk", "muid"))
+        for start in range(0, len(rows), CLAIM_CHUNK):
+            chunk = [pk for pk, _ in rows[start : start + CLAIM_CHUNK]]
+            Unit.objects.filter(pk__in=chunk).update(queued_at=now)
+    return [muid for _, muid in rows]
+
+
+def release(muids: Iterable[uuid.UUID], *, queued_at: datetime) -> None:
+    """A task has dealt with these units' claims of `queued_at` (or earlier): they may be
+    queued again. A later claim stays: its own task will release it."""
+    Unit.objects.filter(muid__in=list(muids), queued_at__lte=queued_at).update(queued_at=None)

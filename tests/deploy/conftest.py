@@ -24,7 +24,17 @@ PUBLIC_HOST = "exnaton.example.com"
 
 # Variables that configure the project; a subprocess gets only those its test gives it, so that
 # the defaults of pytest-env (pyproject.toml) or the caller's shell do not leak in.
-_PROJECT_PREFIXES = ("DJANGO_", "DATABASE_URL", "METERS_", "GUNICORN_", "WEB_CONCURRENCY")
+_PROJECT_PREFIXES = (
+    "DJANGO_",
+    "DATABASE_URL",
+    "METERS_",
+    "GUNICORN_",
+    "WEB_CONCURRENCY",
+    "CELERY_",
+    "METRICS_",
+    "WORKER_METRICS_",
+    "PROMETHEUS_",
+)
 _PROJECT_NAMES = {"PORT", "MIGRATE_ON_START", "DB_WAIT_TIMEOUT", "MIGRATIONS_WAIT_TIMEOUT"}
 
 

@@ -63,3 +63,4 @@ def test_env_example_commits_no_secret():
     values = dict(line.split("=", 1) for line in example_lines() if VARIABLE.match(line))
 
     assert (values["DJANGO_SECRET_KEY"], values["POSTGRES_PASSWORD"]) == ("", "")
+    assert (values["RABBITMQ_PASSWORD"], values["METRICS_TOKEN"]) == ("", "")

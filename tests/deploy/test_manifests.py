@@ -13,7 +13,7 @@ import yaml
 from tests.deploy.conftest import PROJECT, VENV_BIN, run
 
 K8S = PROJECT / "deploy" / "k8s"
-# The oldest Kubernetes release the manifests promise to work on (CronJob.timeZone is GA in 1.27),
+# The oldest Kubernetes release the manifests promise to work on,
 # and the newest one kubernetes-validate knows.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 RESOURCE_FILES = sorted(
@@ -57,8 +57,6 @@ def pod_specs(resources: list[dict]) -> dict[str, dict]:
     specs = {}
     for resource in resources:
         spec = resource.get("spec", {})
-        if resource["kind"] == "CronJob":
-            spec = spec["jobTemplate"]["spec"]
         if "template" in spec:
             specs[f"{resource['kind']}/{resource['metadata']['name']}"] = spec["template"]["spec"]
     return specs
@@ -106,17 +104,26 @@ def test_the_rendered_kustomization_matches_the_kubernetes_api_schema(rendered, 
 
 
 def test_the_rendered_kustomization_holds_the_whole_service(rendered):
-    assert sorted(resource["kind"] for resource in rendered) == [
-        "ConfigMap",
-        "CronJob",
-        "Deployment",
-        "Ingress",
-        "Job",
-        "Namespace",
-        "PodDisruptionBudget",
-        "Secret",
-        "Service",
+    assert sorted(
+        f"{resource['kind']}/{resource['metadata']['name']}" for resource in rendered
+    ) == [
+        "ConfigMap/exnaton-config",
+        "Deployment/exnaton-beat",
+        "Deployment/exnaton-web",
+        "Deployment/exnaton-worker",
+        "Ingress/exnaton-web",
+        "Job/exnaton-migrate",
+        "Namespace/exnaton",
+        "PodDisruptionBudget/exnaton-web",
+        "PodDisruptionBudget/exnaton-worker",
+        f"Secret/{secret_name(rendered)}",
+        "Service/exnaton-web",
     ]
+
+
+def secret_name(rendered: list[dict]) -> str:
+    """The generated Secret's name, which carries a hash of its content."""
+    return next(r["metadata"]["name"] for r in rendered if r["kind"] == "Secret")
 
 
 def test_every_pod_runs_as_a_non_root_user(rendered):
@@ -188,6 +195,8 @@ def test_the_secret_template_commits_no_real_secret():
 
     assert "replace" in values["DJANGO_SECRET_KEY"]
     assert ":replace-me@" in values["DATABASE_URL"]
+    assert ":replace-me@" in values["CELERY_BROKER_URL"]
+    assert "replace" in values["METRICS_TOKEN"]
 
 
 def test_the_real_secret_file_is_ignored_by_git():
@@ -204,3 +213,48 @@ def test_the_image_build_context_leaves_out_local_secrets():
     ignored = Path(PROJECT / ".dockerignore").read_text().splitlines()
 
     assert {".env", ".git", ".venv"} <= set(ignored)
+
+
+def test_a_worker_has_time_to_finish_its_task_before_it_is_killed(rendered):
+    config = next(resource for resource in rendered if resource["kind"] == "ConfigMap")
+    worker = pod_specs(rendered)["Deployment/exnaton-worker"]
+
+    assert worker["containers"][0]["args"] == ["worker"]
+    assert worker["terminationGracePeriodSeconds"] > int(config["data"]["CELERY_TASK_TIME_LIMIT"])
+
+
+def test_worker_pods_serve_their_counters_on_the_port_prometheus_is_told(rendered):
+    config = next(resource for resource in rendered if resource["kind"] == "ConfigMap")
+    worker = next(r for r in rendered if r["metadata"]["name"] == "exnaton-worker")
+    template = worker["spec"]["template"]
+    (port,) = template["spec"]["containers"][0]["ports"]
+
+    assert port == {"name": "metrics", "containerPort": int(config["data"]["WORKER_METRICS_PORT"])}
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == str(port["containerPort"])
+
+
+def test_node_drains_take_workers_down_one_at_a_time(rendered):
+    budget = next(
+        r
+        for r in rendered
+        if r["kind"] == "PodDisruptionBudget" and "worker" in r["metadata"]["name"]
+    )
+    worker = next(r for r in rendered if r["metadata"]["name"] == "exnaton-worker")
+
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == worker["spec"]["selector"]["matchLabels"]
+
+
+def test_beat_runs_as_exactly_one_replica(rendered):
+    beat = next(r for r in rendered if r["metadata"]["name"] == "exnaton-beat")
+
+    assert (beat["spec"]["replicas"], beat["spec"]["strategy"]["type"]) == (1, "Recreate")
+    assert beat["spec"]["template"]["spec"]["containers"][0]["args"] == ["beat"]
+
+
+def test_the_broker_url_and_metrics_token_come_from_the_secret(rendered):
+    config = next(resource for resource in rendered if resource["kind"] == "ConfigMap")
+    secret = next(resource for resource in rendered if resource["kind"] == "Secret")
+
+    assert {"CELERY_BROKER_URL", "METRICS_TOKEN"} <= set(secret["data"])
+    assert not {"CELERY_BROKER_URL", "METRICS_TOKEN"} & set(config["data"])

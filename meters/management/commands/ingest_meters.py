@@ -5,6 +5,9 @@ Without arguments it polls the registered units that are due (see the admin's un
 `--muid` the units named, SOURCE the documents given. Many sources are read at once
 (`--concurrency`). Each source is all or nothing: one that fails leaves the database as it was
 and the others still load; the command then exits non-zero.
+
+`--enqueue` puts the polls of those units on the task queue instead (CELERY_BROKER_URL), for
+the workers to run; a unit queued already is not queued again.
 """
 
 import signal
@@ -17,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from kombu.exceptions import OperationalError
 
 from meters.ingest import DocumentSource, IngestReport, ingest, unit_sources
 from meters.ingest.schedule import due_units
 from meters.moments import format_utc, parse_moment
+from meters.tasks import enqueue, enqueue_due
 
 
 def _muid(text: str) -> uuid.UUID:
@@ -107,6 +112,12 @@ class Command(BaseCommand):
             "--strict", action="store_true", help="fail a source if any record is rejected"
         )
         parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="put the polls on the task queue (CELERY_BROKER_URL) for the workers, "
+            "instead of polling here",
+        )
+        parser.add_argument(
             "--fallback-dir",
             type=Path,
             help="if a unit's source cannot be reached, read DIR/<muid>.json instead",
@@ -120,6 +131,9 @@ class Command(BaseCommand):
             start = parse_moment(settings.METERS_HISTORY_START, ZoneInfo(settings.TIME_ZONE))
         self._verbosity = options["verbosity"]
         self._live = self._verbosity >= 1 and sys.stderr.isatty()
+        if options["enqueue"]:
+            self._enqueue(options)
+            return
 
         muids = options["muid"]
         if options["all"] or not (muids or options["sources"]):
@@ -156,6 +170,30 @@ class Command(BaseCommand):
         failed = sum(not report.ok for report in reports)
         if failed:
             raise CommandError(f"{failed} of {len(reports)} source(s) failed")
+
+    def _enqueue(self, options) -> None:
+        polled_here = ["sources", "start", "stop", "full", "strict", "fallback_dir", "concurrency"]
+        given = [name for name in polled_here if options[name]]
+        if given:
+            flags = ", ".join(
+                "SOURCE" if n == "sources" else f"--{n.replace('_', '-')}" for n in given
+            )
+            raise CommandError(
+                f"--enqueue queues registered units' polls; {flags} cannot go with it"
+            )
+        if not settings.CELERY_BROKER_URL:
+            raise CommandError("--enqueue needs a broker: set CELERY_BROKER_URL")
+        try:
+            if options["muid"]:
+                queued = enqueue(options["muid"])
+            else:
+                queued = enqueue_due(include_not_due=options["all"])
+        except OperationalError as error:
+            raise CommandError(f"cannot reach the broker: {error}") from None
+        if self._verbosity >= 1:
+            wanted = len(options["muid"]) if options["muid"] else len(queued)
+            busy = f", {wanted - len(queued)} queued already" if wanted > len(queued) else ""
+            self.stdout.write(f"queued {len(queued)} unit(s){busy}")
 
     def _terminate(self, signum, frame):
         self._terminated = True
