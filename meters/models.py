@@ -239,6 +239,7 @@ class RollupStatus(models.Model):
     def __str__(self) -> str:
         return f"{self.grain} rollups: {'complete' if self.complete else 'incomplete'}"
 
+
 def validate_zone(name: str) -> None:
     """An IANA zone name, by the rule the query parameters follow (meters.params.parse_zone)."""
     from meters.params import parse_zone  # meters.params reads this module's models
