@@ -383,7 +383,7 @@ def _bucket_key(interval: Interval, tz: ZoneInfo):
 
 def _aggregate(agg: Agg):
     if agg is Agg.COUNT:
-        return Count("id")
+        return Count("pk")
     if agg is Agg.SUM:
         return energy_sum("value")
     function = {Agg.AVG: Avg, Agg.MIN: Min, Agg.MAX: Max}[agg]
@@ -415,7 +415,7 @@ def readings_aggregate(
         readings.values("channel_id")
         .annotate(key=_bucket_key(interval, tz))
         .values("channel_id", "key")
-        .annotate(agg_value=_aggregate(agg), reading_count=Count("id"))
+        .annotate(agg_value=_aggregate(agg), reading_count=Count("pk"))
         .order_by()
     )
     bounds = bucket_bounds(interval=interval, tz=tz)
