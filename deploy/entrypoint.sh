@@ -7,6 +7,9 @@
 #                        exit (the Kubernetes Job; compose's web does it itself)
 #   await-migrations     exit once no migration is pending (the web pods' init container)
 #   ingest [ARGS...]     python manage.py ingest_meters ARGS (the compose service and the CronJob)
+#   maintain             the readings' upkeep (the daily CronJob): monthly partitions ahead
+#                        (create_partitions), then retention (prune_readings; off unless
+#                        METERS_RETENTION_DAYS is set)
 #   anything else        run as given, e.g. `python manage.py createsuperuser`
 #
 # Ingestion never runs as part of `web`: it is its own command, run on a schedule.
@@ -25,6 +28,7 @@ case "$command" in
         wait_for_db
         if [ "${MIGRATE_ON_START:-1}" = "1" ]; then
             python manage.py migrate --noinput
+            python manage.py create_partitions
             python manage.py register_units
         fi
         exec gunicorn --config deploy/gunicorn.conf.py exnaton.wsgi:application
@@ -32,6 +36,7 @@ case "$command" in
     migrate)
         wait_for_db
         python manage.py migrate --noinput
+        python manage.py create_partitions
         exec python manage.py register_units
         ;;
     await-migrations)
@@ -49,6 +54,11 @@ case "$command" in
     ingest)
         wait_for_db
         exec python manage.py ingest_meters "$@"
+        ;;
+    maintain)
+        wait_for_db
+        python manage.py create_partitions
+        exec python manage.py prune_readings
         ;;
     *)
         exec "$command" "$@"

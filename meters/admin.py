@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from meters.models import Channel, Reading, Unit
 from meters.moments import local_text
 from meters.params import parse_muid, parse_obis, parse_quality
+from meters.partitions import estimated_readings
 from meters.selectors import reading_qualities, readings_span
 
 
@@ -167,12 +168,7 @@ class EstimatedCountPaginator(Paginator):
         query = self.object_list.query
         if connection.vendor == "postgresql" and not query.where:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [Reading._meta.db_table],
-                )
-                estimate = cursor.fetchone()[0]
-            # The estimate is -1 for a table never analysed.
+                estimate = estimated_readings(cursor)
             if estimate >= self.exact_below:
                 return estimate
         return super().count

@@ -80,6 +80,28 @@ def is_partitioned() -> bool:
     return row is not None and row[0] == "p"
 
 
+def leaf_tables(cursor) -> list[str]:
+    """The tables that hold the readings on PostgreSQL: the partitions, or the table itself
+    when not partitioned. Their statistics (autovacuum analyses them, never the partitioned
+    table) describe the readings."""
+    cursor.execute(
+        "SELECT relid::regclass::text FROM pg_partition_tree(%s::regclass) WHERE isleaf",
+        [READINGS],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def estimated_readings(cursor) -> int:
+    """PostgreSQL's estimate of the readings (as of each table's last ANALYZE); 0 if none
+    was ever analysed."""
+    cursor.execute(
+        "SELECT COALESCE(SUM(GREATEST(reltuples, 0)), 0)::bigint FROM pg_class WHERE oid IN "
+        "(SELECT relid FROM pg_partition_tree(%s::regclass) WHERE isleaf)",
+        [READINGS],
+    )
+    return cursor.fetchone()[0]
+
+
 def month_start(moment: datetime) -> datetime:
     """The start of the UTC month of `moment`."""
     return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -217,20 +239,18 @@ def _prune_partitions(*, before: datetime, now: datetime, dry_run: bool) -> Prun
         for partition in old:
             # SHARE: no write may change what is counted before the partition is dropped.
             cursor.execute(f"LOCK TABLE {partition.name} IN SHARE MODE")
-            cursor.execute(
-                f"SELECT channel_id, COUNT(*) FROM {partition.name} GROUP BY channel_id"
+            pruned.partitions[partition.name] = _count_by_channel(
+                cursor, partition.name, "true", [], removed
             )
-            rows = cursor.fetchall()
-            pruned.partitions[partition.name] = sum(n for _, n in rows)
-            for channel_id, n in rows:
-                removed[channel_id] = removed.get(channel_id, 0) + n
         if dry_run:
-            cursor.execute(
-                f"SELECT COUNT(*) FROM {DEFAULT_PARTITION} WHERE timestamp >= %s "
-                "AND timestamp < %s",
+            # What a real run would first move out of the DEFAULT partition, then drop.
+            pruned.partitions[DEFAULT_PARTITION] = _count_by_channel(
+                cursor,
+                DEFAULT_PARTITION,
+                "timestamp >= %s AND timestamp < %s",
                 [EARLIEST, before],
+                removed,
             )
-            pruned.partitions[DEFAULT_PARTITION] = cursor.fetchone()[0]
         else:
             for partition in old:
                 cursor.execute(f"DROP TABLE {partition.name}")
@@ -239,6 +259,17 @@ def _prune_partitions(*, before: datetime, now: datetime, dry_run: bool) -> Prun
     pruned.readings = sum(pruned.partitions.values())
     pruned.channels = len(removed)
     return pruned
+
+
+def _count_by_channel(cursor, table: str, where: str, params: list, into: dict[int, int]) -> int:
+    """Count the readings of `table` matching `where` per channel, adding them `into`;
+    returns their total."""
+    cursor.execute(f"SELECT channel_id, COUNT(*) FROM {table} WHERE {where} GROUP BY 1", params)
+    total = 0
+    for channel_id, n in cursor.fetchall():
+        into[channel_id] = into.get(channel_id, 0) + n
+        total += n
+    return total
 
 
 def _prune_rows(*, before: datetime, now: datetime, dry_run: bool) -> Pruned:
@@ -297,4 +328,3 @@ def raw_readings_since() -> datetime | None:
     """The instant before which raw readings were pruned (the rollups still hold those
     hours and days); None if readings were never pruned."""
     return RetentionBoundary.objects.aggregate(since=Max("raw_since"))["since"]
-

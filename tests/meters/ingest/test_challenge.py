@@ -74,7 +74,10 @@ def test_a_second_run_changes_nothing(challenge_source):
 
     assert report.ok
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, CONSUMER.readings)
-    assert list(Reading.objects.order_by("pk").values_list("channel_id", "timestamp", "value")) == before
+    assert (
+        list(Reading.objects.order_by("pk").values_list("channel_id", "timestamp", "value"))
+        == before
+    )
 
 
 def test_a_value_changed_at_the_source_is_updated_and_counted(source):
