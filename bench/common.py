@@ -34,10 +34,11 @@ def psql(database: str, sql: str, *, capture: bool = False) -> str:
     return done.stdout.strip() if capture else ""
 
 
-def recreate_database(name: str) -> None:
+def recreate_database(name: str, *, template: str | None = None) -> None:
+    """An empty database `name`, or a copy of `template` (which nobody may be connected to)."""
     assert name.startswith("exnaton_bench"), name
     psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql("postgres", f"CREATE DATABASE {name}")
+    psql("postgres", f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
 
 
 def drop_database(name: str) -> None:
@@ -60,9 +61,10 @@ def django_env(database: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def migrate(database: str) -> None:
+def migrate(database: str, *target: str) -> None:
+    """Apply the migrations (up to `target`, an app and a migration name, when given)."""
     subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        [PYTHON, "manage.py", "migrate", *target, "--noinput", "-v", "0"],
         cwd=ROOT,
         env=django_env(database),
         check=True,

@@ -9,9 +9,18 @@ consumption-like and a photovoltaic-like profile, the shapes of bench/feeds.py.
 """
 
 import argparse
+import subprocess
 import time
 
-from bench.common import load_average, migrate, psql, recreate_database
+from bench.common import (
+    PYTHON,
+    ROOT,
+    django_env,
+    load_average,
+    migrate,
+    psql,
+    recreate_database,
+)
 from bench.feeds import CONSUMPTION_OBIS, PV_OBIS, unit_muid
 
 START = "2023-01-01T00:00:00Z"
@@ -29,9 +38,19 @@ ELSE
 END"""
 
 
-def build(database: str, *, units: int, days: int) -> dict:
+def build(database: str, *, units: int, days: int, target: tuple[str, ...] = ()) -> dict:
+    """`target`: the migration to stop at (an app and a name), e.g. a schema of the past."""
     recreate_database(database)
-    migrate(database)
+    migrate(database, *target)
+    if not target:
+        # The months' partitions first, so that the readings go straight there instead of
+        # through the DEFAULT partition (meters/partitions.py).
+        subprocess.run(
+            [PYTHON, "manage.py", "create_partitions", "--since", START[:7], "-v", "0"],
+            cwd=ROOT,
+            env=django_env(database),
+            check=True,
+        )
     values = ", ".join(
         f"('{unit_muid(i)}'::uuid, '{CONSUMPTION_OBIS if i % 2 == 0 else PV_OBIS}')"
         for i in range(units)
@@ -78,9 +97,7 @@ def build(database: str, *, units: int, days: int) -> dict:
         WHERE s.channel_id = c.id;
         """,
     )
-    # One statement per call: VACUUM cannot run inside psql's implicit transaction block.
-    for table in ("meters_reading", "meters_channel", "meters_unit"):
-        psql(database, f"VACUUM (ANALYZE) {table}")
+    vacuum(database)
     rows = int(psql(database, "SELECT count(*) FROM meters_reading", capture=True))
     size = psql(
         database, "SELECT pg_size_pretty(pg_database_size(current_database()))", capture=True
@@ -92,6 +109,14 @@ def build(database: str, *, units: int, days: int) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "load": load_average(),
     }
+
+
+def vacuum(database: str) -> None:
+    """VACUUM (ANALYZE) the tables of units and readings (each partition of the readings, and
+    the partitioned table itself for its statistics)."""
+    # One statement per call: VACUUM cannot run inside psql's implicit transaction block.
+    for table in ("meters_reading", "meters_channel", "meters_unit"):
+        psql(database, f"VACUUM (ANALYZE) {table}")
 
 
 def main() -> None:

@@ -43,6 +43,12 @@ DELETE_CHUNK = 10_000
 # Channels whose span one UPDATE corrects.
 SPANS_PER_UPDATE = 500
 # pg_get_expr of a range partition's bound: FOR VALUES FROM ('...') TO ('...').
+# The tables holding the readings (PostgreSQL; parameters: the table's name, twice): its
+# partitions, or the table itself when it is not partitioned.
+LEAVES = (
+    "SELECT relid AS oid FROM pg_partition_tree(%s::regclass) WHERE isleaf "
+    "UNION ALL SELECT oid FROM pg_class WHERE oid = %s::regclass AND relkind = 'r'"
+)
 BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
@@ -84,10 +90,7 @@ def leaf_tables(cursor) -> list[str]:
     """The tables that hold the readings on PostgreSQL: the partitions, or the table itself
     when not partitioned. Their statistics (autovacuum analyses them, never the partitioned
     table) describe the readings."""
-    cursor.execute(
-        "SELECT relid::regclass::text FROM pg_partition_tree(%s::regclass) WHERE isleaf",
-        [READINGS],
-    )
+    cursor.execute(f"SELECT oid::regclass::text FROM ({LEAVES}) l", [READINGS, READINGS])
     return [name for (name,) in cursor.fetchall()]
 
 
@@ -95,9 +98,9 @@ def estimated_readings(cursor) -> int:
     """PostgreSQL's estimate of the readings (as of each table's last ANALYZE); 0 if none
     was ever analysed."""
     cursor.execute(
-        "SELECT COALESCE(SUM(GREATEST(reltuples, 0)), 0)::bigint FROM pg_class WHERE oid IN "
-        "(SELECT relid FROM pg_partition_tree(%s::regclass) WHERE isleaf)",
-        [READINGS],
+        "SELECT COALESCE(SUM(GREATEST(reltuples, 0)), 0)::bigint FROM pg_class "
+        f"WHERE oid IN ({LEAVES})",
+        [READINGS, READINGS],
     )
     return cursor.fetchone()[0]
 
@@ -156,18 +159,23 @@ def _attach(cursor, months: list[datetime]) -> None:
         )
 
 
-def create_partitions(*, months_ahead: int = MONTHS_AHEAD, now: datetime) -> PartitionChanges:
+def create_partitions(
+    *, months_ahead: int = MONTHS_AHEAD, now: datetime, since: datetime | None = None
+) -> PartitionChanges:
     """Give the months held in the DEFAULT partition partitions of their own (moving their
     readings there), and create the partitions of the current UTC month and `months_ahead`
-    after it that do not exist. One transaction; safe to run at any time, and again."""
+    after it that do not exist (from the month of `since` on, when given: before a load of
+    history). One transaction; safe to run at any time, and again."""
     changes = PartitionChanges()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_for_maintenance(cursor)
         _split_default(cursor, changes)
         covered = [(p.start, p.end) for p in partitions() if p.start is not None]
-        month = month_start(now)
+        month, last = month_start(min(since or now, now)), month_start(now)
+        for _ in range(months_ahead):
+            last = next_month(last)
         wanted = []
-        for _ in range(months_ahead + 1):
+        while month <= last:
             if not any(start <= month < end for start, end in covered):
                 wanted.append(month)
             month = next_month(month)
