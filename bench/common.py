@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.feeds import START
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # Every database a benchmark creates is named exnaton_bench*; the server is the local one.
@@ -62,13 +64,21 @@ def django_env(database: str, **extra: str) -> dict[str, str]:
 
 
 def migrate(database: str, *target: str) -> None:
-    """Apply the migrations (up to `target`, an app and a migration name, when given)."""
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", *target, "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=django_env(database),
-        check=True,
-    )
+    """Apply the migrations (up to `target`, an app and a migration name, when given).
+
+    All of them: then also the monthly partitions of the readings from the bench feeds' first
+    month on, as the daily `create_partitions` keeps them in production, so that the bench
+    readings go to their months' partitions, not through the DEFAULT one.
+    """
+    for command in [["migrate", *target, "--noinput"]] + (
+        [] if target else [["create_partitions", "--since", f"{START:%Y-%m}"]]
+    ):
+        subprocess.run(
+            [PYTHON, "manage.py", *command, "-v", "0"],
+            cwd=ROOT,
+            env=django_env(database),
+            check=True,
+        )
 
 
 def setup_django(database: str) -> None:

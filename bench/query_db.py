@@ -9,18 +9,9 @@ consumption-like and a photovoltaic-like profile, the shapes of bench/feeds.py.
 """
 
 import argparse
-import subprocess
 import time
 
-from bench.common import (
-    PYTHON,
-    ROOT,
-    django_env,
-    load_average,
-    migrate,
-    psql,
-    recreate_database,
-)
+from bench.common import load_average, migrate, psql, recreate_database
 from bench.feeds import CONSUMPTION_OBIS, PV_OBIS, unit_muid
 
 START = "2023-01-01T00:00:00Z"
@@ -42,15 +33,6 @@ def build(database: str, *, units: int, days: int, target: tuple[str, ...] = ())
     """`target`: the migration to stop at (an app and a name), e.g. a schema of the past."""
     recreate_database(database)
     migrate(database, *target)
-    if not target:
-        # The months' partitions first, so that the readings go straight there instead of
-        # through the DEFAULT partition (meters/partitions.py).
-        subprocess.run(
-            [PYTHON, "manage.py", "create_partitions", "--since", START[:7], "-v", "0"],
-            cwd=ROOT,
-            env=django_env(database),
-            check=True,
-        )
     values = ", ".join(
         f"('{unit_muid(i)}'::uuid, '{CONSUMPTION_OBIS if i % 2 == 0 else PV_OBIS}')"
         for i in range(units)

@@ -42,20 +42,21 @@ LOCK_TIMEOUT = "10s"
 DELETE_CHUNK = 10_000
 # Channels whose span one UPDATE corrects.
 SPANS_PER_UPDATE = 500
-# pg_get_expr of a range partition's bound: FOR VALUES FROM ('...') TO ('...').
 # The tables holding the readings (PostgreSQL; parameters: the table's name, twice): its
 # partitions, or the table itself when it is not partitioned.
 LEAVES = (
     "SELECT relid AS oid FROM pg_partition_tree(%s::regclass) WHERE isleaf "
     "UNION ALL SELECT oid FROM pg_class WHERE oid = %s::regclass AND relkind = 'r'"
 )
+# pg_get_expr of a range partition's bound: FOR VALUES FROM ('...') TO ('...').
 BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
 @dataclass(frozen=True, slots=True)
 class Partition:
     name: str
-    # [start, end) in UTC; both None for the DEFAULT partition.
+    # [start, end) in UTC; both None for the DEFAULT partition (and bounds of another shape,
+    # such as MINVALUE, which no maintenance step here creates or drops).
     start: datetime | None
     end: datetime | None
 

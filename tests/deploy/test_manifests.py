@@ -108,7 +108,8 @@ def test_the_rendered_kustomization_matches_the_kubernetes_api_schema(rendered, 
 def test_the_rendered_kustomization_holds_the_whole_service(rendered):
     assert sorted(resource["kind"] for resource in rendered) == [
         "ConfigMap",
-        "CronJob",
+        "CronJob",  # the ingest
+        "CronJob",  # the readings' upkeep (partitions, retention)
         "Deployment",
         "Ingress",
         "Job",
