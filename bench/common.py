@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.feeds import START
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # Every database a benchmark creates is named exnaton_bench*; the server is the local one.
@@ -34,10 +36,11 @@ def psql(database: str, sql: str, *, capture: bool = False) -> str:
     return done.stdout.strip() if capture else ""
 
 
-def recreate_database(name: str) -> None:
+def recreate_database(name: str, *, template: str | None = None) -> None:
+    """An empty database `name`, or a copy of `template` (which nobody may be connected to)."""
     assert name.startswith("exnaton_bench"), name
     psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql("postgres", f"CREATE DATABASE {name}")
+    psql("postgres", f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
 
 
 def drop_database(name: str) -> None:
@@ -60,13 +63,22 @@ def django_env(database: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def migrate(database: str) -> None:
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=django_env(database),
-        check=True,
-    )
+def migrate(database: str, *target: str) -> None:
+    """Apply the migrations (up to `target`, an app and a migration name, when given).
+
+    All of them: then also the monthly partitions of the readings from the bench feeds' first
+    month on, as the daily `create_partitions` keeps them in production, so that the bench
+    readings go to their months' partitions, not through the DEFAULT one.
+    """
+    for command in [["migrate", *target, "--noinput"]] + (
+        [] if target else [["create_partitions", "--since", f"{START:%Y-%m}"]]
+    ):
+        subprocess.run(
+            [PYTHON, "manage.py", *command, "-v", "0"],
+            cwd=ROOT,
+            env=django_env(database),
+            check=True,
+        )
 
 
 def rebuild_rollups(database: str, *, restart: bool = False) -> None:

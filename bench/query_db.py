@@ -30,9 +30,10 @@ ELSE
 END"""
 
 
-def build(database: str, *, units: int, days: int) -> dict:
+def build(database: str, *, units: int, days: int, target: tuple[str, ...] = ()) -> dict:
+    """`target`: the migration to stop at (an app and a name), e.g. a schema of the past."""
     recreate_database(database)
-    migrate(database)
+    migrate(database, *target)
     values = ", ".join(
         f"('{unit_muid(i)}'::uuid, '{CONSUMPTION_OBIS if i % 2 == 0 else PV_OBIS}')"
         for i in range(units)
@@ -84,9 +85,7 @@ def build(database: str, *, units: int, days: int) -> dict:
     rollups_started = time.monotonic()
     rebuild_rollups(database, restart=True)
     rollups_seconds = time.monotonic() - rollups_started
-    # One statement per call: VACUUM cannot run inside psql's implicit transaction block.
-    for table in ("meters_reading", "meters_hourrollup", "meters_dayrollup", "meters_channel"):
-        psql(database, f"VACUUM (ANALYZE) {table}")
+    vacuum(database)
     rows = int(psql(database, "SELECT count(*) FROM meters_reading", capture=True))
     size = psql(
         database, "SELECT pg_size_pretty(pg_database_size(current_database()))", capture=True
@@ -100,6 +99,14 @@ def build(database: str, *, units: int, days: int) -> dict:
         "rebuild_rollups_seconds": round(rollups_seconds, 1),
         "load": load_average(),
     }
+
+
+def vacuum(database: str) -> None:
+    """VACUUM (ANALYZE) the tables of units and readings (each partition of the readings, and
+    the partitioned table itself for its statistics)."""
+    # One statement per call: VACUUM cannot run inside psql's implicit transaction block.
+    for table in ("meters_reading", "meters_channel", "meters_unit"):
+        psql(database, f"VACUUM (ANALYZE) {table}")
 
 
 def main() -> None:

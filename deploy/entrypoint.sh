@@ -14,6 +14,9 @@
 #                        WORKER_METRICS_PORT; SIGTERM finishes the task under way, then exits
 #   beat [ARGS...]       Celery beat: enqueues the due units every METERS_ENQUEUE_EVERY_SECONDS
 #                        (exactly one must run)
+#   maintain             the readings' upkeep (the daily CronJob): monthly partitions ahead
+#                        (create_partitions), then retention (prune_readings; off unless
+#                        METERS_RETENTION_DAYS is set)
 #   anything else        run as given, e.g. `python manage.py createsuperuser`
 #
 # Ingestion never runs as part of `web`: it is its own command, run on a schedule.
@@ -32,6 +35,7 @@ case "$command" in
         wait_for_db
         if [ "${MIGRATE_ON_START:-1}" = "1" ]; then
             python manage.py migrate --noinput
+            python manage.py create_partitions
             python manage.py rebuild_rollups
             python manage.py register_units
         fi
@@ -40,6 +44,7 @@ case "$command" in
     migrate)
         wait_for_db
         python manage.py migrate --noinput
+        python manage.py create_partitions
         python manage.py rebuild_rollups
         exec python manage.py register_units
         ;;
@@ -77,6 +82,11 @@ case "$command" in
         wait_for_db
         exec celery --app exnaton beat --schedule /tmp/celerybeat-schedule \
             --loglevel "${CELERY_LOG_LEVEL:-INFO}" "$@"
+        ;;
+    maintain)
+        wait_for_db
+        python manage.py create_partitions
+        exec python manage.py prune_readings
         ;;
     *)
         exec "$command" "$@"

@@ -280,6 +280,13 @@ METERS_POLL_INTERVAL_MINUTES = _positive_int("METERS_POLL_INTERVAL_MINUTES", 15)
 METERS_POLL_MAX_BACKOFF_MINUTES = _positive_int("METERS_POLL_MAX_BACKOFF_MINUTES", 360)
 # A poll also asks again for the days of this recent history that have missing intervals.
 METERS_REFILL_DAYS = env.int("METERS_REFILL_DAYS", default=7)
+# Raw readings older than this many days are pruned by `prune_readings` (whole UTC months; the
+# rollups keep them summed); 0 keeps them all.
+METERS_RETENTION_DAYS = env.int("METERS_RETENTION_DAYS", default=0)
+if METERS_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"METERS_RETENTION_DAYS must be 0 (off) or a number of days, got {METERS_RETENTION_DAYS}."
+    )
 
 # --- Task queue (exnaton/celery.py, meters/tasks.py) ------------------------------------------
 # Polls as Celery tasks on RabbitMQ, consumed by any number of workers. Empty: no broker, and

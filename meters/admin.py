@@ -13,6 +13,8 @@ import datetime
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection, models
@@ -30,6 +32,7 @@ from meters.ingest.schedule import failing_units, overdue_units
 from meters.models import Channel, Community, Member, Reading, Unit
 from meters.moments import local_text
 from meters.params import parse_muid, parse_obis, parse_quality
+from meters.partitions import estimated_readings
 from meters.selectors import reading_qualities, readings_span
 from meters.tasks import enqueue
 
@@ -234,12 +237,7 @@ class EstimatedCountPaginator(Paginator):
         query = self.object_list.query
         if connection.vendor == "postgresql" and not query.where:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [Reading._meta.db_table],
-                )
-                estimate = cursor.fetchone()[0]
-            # The estimate is -1 for a table never analysed.
+                estimate = estimated_readings(cursor)
             if estimate >= self.exact_below:
                 return estimate
         return super().count
@@ -298,7 +296,17 @@ class QualityFilter(ParsedListFilter):
         return [(quality, quality) for quality in reading_qualities()]
 
 
-@admin.register(Reading)
+def reading_key(reading: Reading) -> str:
+    """How the admin's URLs name a reading: its primary key as JSON, `[7, "2023-02-01T00:00:00
+    +00:00"]`, which CompositePrimaryKey.to_python reads back (quoted as the admin quotes)."""
+    return quote(Reading._meta.pk.value_to_string(reading))
+
+
+class ReadingChangeList(ChangeList):
+    def url_for_result(self, result: Reading) -> str:
+        return reverse("admin:meters_reading_change", args=[reading_key(result)])
+
+
 class ReadingAdmin(admin.ModelAdmin):
     list_display = ["when", "unit", "obis", "value", "quality", "measurement"]
     fields = readonly_fields = ["channel", "when", "value", "quality", "measurement"]
@@ -307,9 +315,10 @@ class ReadingAdmin(admin.ModelAdmin):
     search_fields = ["=channel__unit__muid"]
     date_hierarchy = "timestamp"
     date_hierarchy_drilldown = False  # django-admin-lightweight-date-hierarchy: no DISTINCT query
-    # Newest ingested first, served by the primary key: ordering by timestamp across all units
-    # would sort the whole table (filtered to one unit, the channel index serves it).
-    ordering = ["-id"]
+    # The primary key's order, newest first within a channel, served by its index (one short
+    # scan per monthly partition): ordering by timestamp across all units would sort the whole
+    # table (filtered to one unit, the index serves either).
+    ordering = ["-channel", "-timestamp"]
     sortable_by = []
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -357,6 +366,16 @@ class ReadingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_changelist(self, request, **kwargs):
+        return ReadingChangeList
+
+
+# Django 5.2 refuses to register a model with a composite primary key (its admin support is
+# still to come). The readings' admin only lists and shows them, never writes: its links name
+# a reading by reading_key, and the page of one reading finds it by that key through
+# ModelAdmin.get_object (CompositePrimaryKey.to_python). So it is registered directly.
+admin.site._registry[Reading] = ReadingAdmin(Reading, admin.site)
 
 
 class MemberFormSet(BaseInlineFormSet):

@@ -148,11 +148,16 @@ class Channel(models.Model):
 class Reading(models.Model):
     """The energy one channel measured in one 15-minute interval starting at `timestamp`."""
 
-    # The unique (channel, timestamp) index below serves lookups by channel; a separate
-    # foreign-key index would only cost space and insert time. No foreign-key constraint in the
-    # database either: its check runs once per inserted row (a deferred trigger, about as long
-    # as the COPY itself at a million rows). The ingest, the only writer, takes channel ids
-    # from rows it has just locked; deleting a channel still cascades through Django.
+    # At most one reading per channel and timestamp: the primary key, and the index that range
+    # queries of one channel over time use. No surrogate id: nothing refers to a reading, and
+    # on PostgreSQL the table is partitioned by month (meters/partitions.py), where every
+    # unique key must include the timestamp.
+    pk = models.CompositePrimaryKey("channel", "timestamp")
+    # No separate foreign-key index: the primary key serves lookups by channel. No
+    # foreign-key constraint in the database either: its check runs once per inserted row (a
+    # deferred trigger, about as long as the COPY itself at a million rows). The ingest, the
+    # only writer, takes channel ids from rows it has just locked; deleting a channel still
+    # cascades through Django.
     channel = models.ForeignKey(
         Channel,
         on_delete=models.CASCADE,
@@ -169,17 +174,23 @@ class Reading(models.Model):
     quality = models.CharField(max_length=32, help_text="As sent by the source, e.g. measured.")
     measurement = models.CharField(max_length=32, help_text="As sent by the source, e.g. energy.")
 
-    class Meta:
-        constraints = [
-            # At most one reading per unit, OBIS code and timestamp; also the index that
-            # range queries of one channel over time use.
-            models.UniqueConstraint(
-                fields=["channel", "timestamp"], name="reading_unique_channel_timestamp"
-            ),
-        ]
-
     def __str__(self) -> str:
         return f"{self.timestamp.isoformat()} {self.value}"
+
+
+class RetentionBoundary(models.Model):
+    """A prune of raw readings (meters/partitions.py): every reading before `raw_since` is
+    gone, the rollups keep those hours and days. The latest boundary is what counts
+    (raw_readings_since)."""
+
+    raw_since = models.DateTimeField(help_text="Raw readings before this instant are pruned.")
+    pruned_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-raw_since"]
+
+    def __str__(self) -> str:
+        return f"raw readings since {self.raw_since.isoformat()}"
 
 
 class Rollup(models.Model):

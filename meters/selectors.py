@@ -35,7 +35,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, ExtractMinute, Mod, Trunc
 
-from meters import rollups
+from meters import partitions, rollups
 from meters.models import (
     SUM_MAX_DIGITS,
     VALUE_DECIMAL_PLACES,
@@ -84,22 +84,20 @@ def reading_qualities() -> list[str]:
     answer instead, the column's most common values as of the last ANALYZE, which hold every
     quality of more than a sliver of the readings.
     """
-    table = Reading._meta.db_table
     if connections["default"].vendor == "postgresql":
         with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table]
-            )
-            (estimate,) = cursor.fetchone()
-            if estimate >= DISTINCT_BELOW:
+            if partitions.estimated_readings(cursor) >= DISTINCT_BELOW:
+                # Per monthly partition (meters/partitions.py): those are what is analysed.
+                tables = partitions.leaf_tables(cursor)
                 cursor.execute(
                     "SELECT most_common_vals::text::text[] FROM pg_stats "
-                    "WHERE schemaname = current_schema() AND tablename = %s AND attname = %s",
-                    [table, "quality"],
+                    "WHERE schemaname = current_schema() AND tablename = ANY(%s) "
+                    "AND attname = %s",
+                    [tables, "quality"],
                 )
-                row = cursor.fetchone()
-                if row and row[0]:
-                    return sorted(row[0])
+                found = {value for (values,) in cursor.fetchall() if values for value in values}
+                if found:
+                    return sorted(found)
     return list(Reading.objects.order_by("quality").values_list("quality", flat=True).distinct())
 
 

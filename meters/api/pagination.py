@@ -3,7 +3,7 @@
 DRF's CursorPagination positions a cursor on one field plus an offset among rows with the same
 value. Readings of several channels share timestamps, so a reading inserted between two requests
 would shift that offset and repeat or skip a row. The pair (timestamp, channel) is unique (the
-foundation's unique index), so here a cursor names exactly one reading and the next page starts
+primary key of the readings), so here a cursor names exactly one reading and the next page starts
 strictly after it, whatever was inserted meanwhile.
 """
 

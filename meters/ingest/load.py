@@ -259,12 +259,12 @@ class Loader:
                 )
                 cursor.execute(
                     f"INSERT INTO {CHANGES} SELECT c.source, c.channel_id, s.timestamp, "
-                    "s.value, s.quality, s.measurement, r.id IS NULL "
+                    "s.value, s.quality, s.measurement, r.channel_id IS NULL "
                     f"FROM {STAGED} s JOIN {CHANNELS} c "
                     "ON c.source = s.source AND c.channel_key = s.channel_key AND NOT c.fresh "
                     f"LEFT JOIN {READINGS} r ON r.channel_id = c.channel_id "
                     "AND r.timestamp = s.timestamp "
-                    f"WHERE r.id IS NULL OR ({CHANGED.format(t='r', e='s')})"
+                    f"WHERE r.channel_id IS NULL OR ({CHANGED.format(t='r', e='s')})"
                 )
                 # "WHERE true": SQLite's parser needs it before ON CONFLICT in INSERT .. SELECT.
                 cursor.execute(

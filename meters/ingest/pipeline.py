@@ -200,7 +200,7 @@ def refill_windows(
         )
         .annotate(day=TruncDay("timestamp", tzinfo=UTC))
         .values("channel_id", "day")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("pk"))
     }
     gaps: dict[uuid.UUID, list[Window]] = {}
     channels = Channel.objects.filter(unit__muid__in=list(resume), first_reading_at__isnull=False)

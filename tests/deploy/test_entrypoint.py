@@ -40,3 +40,24 @@ def test_other_commands_run_as_given():
 
     assert result.returncode == 0
     assert result.stdout == "as given\n"
+
+
+def test_maintain_does_not_run_without_a_database():
+    result = run([ENTRYPOINT, "maintain"], unreachable_database())
+
+    assert result.returncode != 0
+    assert "wait-for-db: database unreachable" in result.stderr
+
+
+def test_maintain_creates_the_partitions_ahead_and_prunes_only_when_configured(
+    throwaway_database,
+):
+    env = production_environment(DATABASE_URL=throwaway_database)
+    assert run([ENTRYPOINT, "migrate"], env).returncode == 0
+
+    result = run([ENTRYPOINT, "maintain"], {**env, "METERS_RETENTION_DAYS": "0"})
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "every partition was there already"  # the migration made them
+    assert lines[-1] == "retention is off (METERS_RETENTION_DAYS=0): nothing pruned"

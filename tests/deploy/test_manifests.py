@@ -108,6 +108,7 @@ def test_the_rendered_kustomization_holds_the_whole_service(rendered):
         f"{resource['kind']}/{resource['metadata']['name']}" for resource in rendered
     ) == [
         "ConfigMap/exnaton-config",
+        "CronJob/exnaton-maintain",
         "Deployment/exnaton-beat",
         "Deployment/exnaton-web",
         "Deployment/exnaton-worker",

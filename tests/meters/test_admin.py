@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from meters.admin import EstimatedCountPaginator
+from meters.admin import EstimatedCountPaginator, reading_key
 from meters.models import Reading, Unit
 from tests.conftest import CONSUMER, PRODUCER
 
@@ -86,10 +86,10 @@ def test_readings_are_read_only(admin_client, challenge_data):
     reading = Reading.objects.first()
 
     assert admin_client.get(reverse("admin:meters_reading_add")).status_code == 403
-    page = admin_client.get(reverse("admin:meters_reading_change", args=[reading.pk]))
+    page = admin_client.get(reverse("admin:meters_reading_change", args=[reading_key(reading)]))
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
-    delete = reverse("admin:meters_reading_delete", args=[reading.pk])
+    delete = reverse("admin:meters_reading_delete", args=[reading_key(reading)])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Reading.objects.filter(pk=reading.pk).exists()
 

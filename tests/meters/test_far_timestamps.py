@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from meters import rollups
+from meters.admin import reading_key
 from meters.models import Reading
 from tests.factories import INTERVAL, ChannelFactory
 
@@ -57,7 +58,7 @@ def pages(channel) -> dict[str, str]:
         "admin unit list": reverse("admin:meters_unit_changelist"),
         "admin unit page": reverse("admin:meters_unit_change", args=[channel.unit.pk]),
         "admin reading list": reverse("admin:meters_reading_changelist"),
-        "admin reading page": reverse("admin:meters_reading_change", args=[far.pk]),
+        "admin reading page": reverse("admin:meters_reading_change", args=[reading_key(far)]),
     }
 
 

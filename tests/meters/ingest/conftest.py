@@ -33,10 +33,10 @@ def stored(challenge_source, db):
     report = ingest_unit(CONSUMER.muid)
     assert report.ok, report.error
     challenge_source.clear()
-    snapshot = list(Reading.objects.order_by("id").values_list("id", "timestamp", "value"))
+    snapshot = list(Reading.objects.order_by("pk").values_list("channel_id", "timestamp", "value"))
 
     def unchanged() -> bool:
-        rows = Reading.objects.order_by("id").values_list("id", "timestamp", "value")
+        rows = Reading.objects.order_by("pk").values_list("channel_id", "timestamp", "value")
         return list(rows) == snapshot
 
     return unchanged
