@@ -12,9 +12,12 @@ floating point) the rounding removes the noise, as energy_sum does.
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Subquery
 
 from meters.models import (
     VALUE_DECIMAL_PLACES,
@@ -22,10 +25,12 @@ from meters.models import (
     DayRollup,
     HourRollup,
     Reading,
+    RetentionBoundary,
     RollupStatus,
     Unit,
 )
 from meters.moments import EARLIEST, LATEST
+from meters.partitions import raw_readings_since
 
 READINGS = Reading._meta.db_table
 COLUMNS = "channel_id, {period}, value_sum, reading_count, value_min, value_max"
@@ -41,6 +46,20 @@ class Grain:
     @property
     def table(self) -> str:
         return self.model._meta.db_table
+
+    def first_after(self, moment: datetime) -> tuple[datetime | date, datetime]:
+        """The first period that begins at or after `moment`: its key and its start."""
+        if self.model is HourRollup:
+            hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            start = hour if hour == moment else hour + timedelta(hours=1)
+            return start, start
+        from meters.selectors import local_midnight  # meters.selectors reads this module
+
+        zone = ZoneInfo(day_zone())
+        day = moment.astimezone(zone).date()
+        if local_midnight(day, zone) < moment:
+            day += timedelta(days=1)
+        return day, local_midnight(day, zone)
 
     def of(self, timestamp: str) -> tuple[str, list]:
         """SQL for the period that holds the instant in column `timestamp`, with its params."""
@@ -126,13 +145,28 @@ def recompute(cursor, touched: str) -> None:
 # --- Status and rebuild -------------------------------------------------------------------
 
 
-def usable_grains() -> frozenset[str]:
-    """The grains whose rollups cover every reading: days only in the zone they were built in."""
-    return frozenset(
-        status.grain
-        for status in RollupStatus.objects.filter(complete=True)
-        if status.grain == HOUR.period or status.zone == day_zone()
+@dataclass(frozen=True)
+class State:
+    """What the aggregates may read: the grains whose rollups cover every reading (days only
+    in the zone they were built in), and the instant before which the raw readings were
+    pruned (None: never), before which only the rollups hold them."""
+
+    grains: frozenset[str]
+    raw_since: datetime | None
+
+
+def state() -> State:
+    """The rollups' State, in one query."""
+    latest = RetentionBoundary.objects.order_by("-raw_since").values("raw_since")[:1]
+    rows = RollupStatus.objects.annotate(raw_since=Subquery(latest)).values_list(
+        "grain", "zone", "complete", "raw_since"
     )
+    grains, raw_since = set(), None
+    for grain, zone, complete, pruned in rows:
+        raw_since = pruned
+        if complete and (grain == HOUR.period or zone == day_zone()):
+            grains.add(grain)
+    return State(frozenset(grains), raw_since)
 
 
 @dataclass(frozen=True)
@@ -179,12 +213,22 @@ def rebuild(*, chunk: int, restart: bool = False) -> Iterator[RebuildStep]:
 
 def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> None:
     """Compute the rollups of these channels again from their stored readings (those inside
-    the bounds the aggregates read), in the current transaction, their units locked."""
+    the bounds the aggregates read), in the current transaction, their units locked.
+
+    Periods that began before the retention boundary are kept as they are: their readings
+    are (in part) pruned, and the rollups are all that is left of them.
+    """
     units = Channel.objects.filter(pk__in=channel_ids).values("unit_id")
     list(Unit.objects.select_for_update().filter(pk__in=units).order_by("muid").values("pk"))
     marks = ", ".join(["%s"] * len(channel_ids))
+    pruned = raw_readings_since()
     for grain in grains:
-        grain.model.objects.filter(channel_id__in=channel_ids).delete()
+        rollups = grain.model.objects.filter(channel_id__in=channel_ids)
+        low = EARLIEST
+        if pruned is not None:
+            period, low = grain.first_after(pruned)
+            rollups = rollups.filter(**{f"{grain.period}__gte": period})
+        rollups.delete()
         key, params = grain.of("r.timestamp")
         with connection.cursor() as cursor:
             cursor.execute(
@@ -192,9 +236,9 @@ def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> 
                 f"SELECT r.channel_id, {key}, {_round('SUM(r.value)')}, COUNT(*), "
                 f"MIN(r.value), MAX(r.value) FROM {READINGS} r WHERE r.channel_id IN ({marks}) "
                 "AND r.timestamp >= %s AND r.timestamp < %s GROUP BY 1, 2",
-                [*params, *channel_ids, *_bounds()],
+                [*params, *channel_ids, *_bounds(low)],
             )
 
 
-def _bounds() -> list:
-    return [connection.ops.adapt_datetimefield_value(moment) for moment in (EARLIEST, LATEST)]
+def _bounds(low: datetime) -> list:
+    return [connection.ops.adapt_datetimefield_value(moment) for moment in (low, LATEST)]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
+from functools import cache, partial
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -254,6 +254,9 @@ class Bucket(NamedTuple):  # a tuple: an hourly month builds 720, five times fas
     value: Decimal | int
     count: int
     expected: int
+    # The bucket's 15-minute readings were (in part) deleted by retention: what it holds
+    # comes from the rollups, which kept them.
+    pruned: bool = False
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -423,14 +426,29 @@ def readings_aggregate(
     """
     if channels is not None and channels.query.is_empty():
         return  # e.g. no unit visible: nothing to ask the database
+    state = rollups.state()
     parts = _parts(
-        channels=channels, start=start, end=end, qualities=qualities, interval=interval, tz=tz
+        channels=channels,
+        start=start,
+        end=end,
+        qualities=qualities,
+        interval=interval,
+        tz=tz,
+        state=state,
     )
     bounds = bucket_bounds(interval=interval, tz=tz)
+    pruned = state.raw_since
     for _, key, value, count, muid, obis in _buckets(parts, agg=agg):
         start, end, expected = bounds(key)
         yield Bucket(
-            muid=muid, obis=obis, start=start, end=end, value=value, count=count, expected=expected
+            muid=muid,
+            obis=obis,
+            start=start,
+            end=end,
+            value=value,
+            count=count,
+            expected=expected,
+            pruned=pruned is not None and start < pruned,
         )
 
 
@@ -447,6 +465,7 @@ def _parts(
     qualities: Sequence[str],
     interval: Interval,
     tz: ZoneInfo,
+    state: rollups.State,
 ) -> list[tuple[QuerySet, Interval, ZoneInfo, str]]:
     """The stretches of [start, end) and what each is read from: (rows, interval, zone, the
     column of each row's instant or day).
@@ -454,7 +473,9 @@ def _parts(
     The rollups hold every quality, so a filter by quality reads the readings; so does 15min.
     Days, weeks and months in the zone of the day rollups read those (and hours of any
     interval whose local bucket bounds are UTC hours: every offset a whole hour over the span),
-    for the whole periods inside [start, end); the ends outside them read the readings.
+    for the whole periods inside [start, end); the ends outside them read the readings. Before
+    the readings were pruned only the rollups hold them: there whole periods are read, the one
+    around `start` included.
     """
     readings = Reading.objects.filter(IN_BOUNDS)
     if channels is not None:
@@ -471,28 +492,40 @@ def _parts(
         return [raw(start, end)]
     low, high = start, end
     if low is None or high is None:
+        # The channels' spans are those of the readings kept: with some pruned, the rollups
+        # reach further back.
         first, last = _channels_span(channels)
-        low, high = low or first, high or last
+        low, high = low or (EARLIEST if state.raw_since else first), high or last
     if low is None or high is None:
         return [raw(start, end)]
     low, high = max(low, EARLIEST), min(high, LATEST)
     if low >= high:
         return [raw(start, end)]
-    grains = rollups.usable_grains()
-    rollup = None
-    if rollups.DAY.period in grains and not interval.minutes and str(tz) == rollups.day_zone():
-        a, b = _whole_days(low, high, tz)
-        if a < b:
+    if (
+        rollups.DAY.period in state.grains
+        and not interval.minutes
+        and str(tz) == rollups.day_zone()
+    ):
+        floor, ceil = partial(_day_floor, tz=tz), partial(_day_ceil, tz=tz)
+
+        def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
             days = DayRollup.objects.filter(day__gte=a.date(), day__lt=b.date())
-            rollup = (days, a, b, "day")
-    elif rollups.HOUR.period in grains and whole_hour_offsets(tz, low, high):
-        a, b = _whole_hours(low, high)
-        if a < b:
-            hours = HourRollup.objects.filter(hour__gte=a, hour__lt=b)
-            rollup = (hours, a, b, "hour")
-    if rollup is None:
+            return days, "day"
+
+    elif rollups.HOUR.period in state.grains and whole_hour_offsets(tz, low, high):
+        floor, ceil = _hour_floor, _hour_ceil
+
+        def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
+            return HourRollup.objects.filter(hour__gte=a, hour__lt=b), "hour"
+
+    else:
         return [raw(start, end)]
-    rows, a, b, column = rollup
+    pruned = state.raw_since
+    a = floor(low) if pruned and low < pruned else ceil(low)
+    b = ceil(high) if pruned and high <= pruned else floor(high)
+    if a >= b:
+        return [raw(start, end)]
+    rows, column = periods(a, b)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
     parts = [(rows, interval, tz, column)]
@@ -514,20 +547,22 @@ def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None,
     return first, last and last + READING_INTERVAL
 
 
-def _whole_hours(low: datetime, high: datetime) -> tuple[datetime, datetime]:
-    """The first and last UTC hour boundary in [low, high]."""
-    floor = low.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return floor if floor == low else floor + HOUR, high.astimezone(UTC).replace(
-        minute=0, second=0, microsecond=0
-    )
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _whole_days(low: datetime, high: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The first and last local midnight of `tz` in [low, high]."""
-    first = local_midnight(low.astimezone(tz).date(), tz)
-    if first < low:
-        first = local_midnight(low.astimezone(tz).date() + timedelta(days=1), tz)
-    return first, local_midnight(high.astimezone(tz).date(), tz)
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def _day_floor(moment: datetime, *, tz: ZoneInfo) -> datetime:
+    return local_midnight(moment.astimezone(tz).date(), tz)
+
+
+def _day_ceil(moment: datetime, *, tz: ZoneInfo) -> datetime:
+    floor = _day_floor(moment, tz=tz)
+    return floor if floor == moment else local_midnight(floor.date() + timedelta(days=1), tz)
 
 
 def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:
@@ -542,12 +577,17 @@ def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:
 
 @cache
 def _whole_hour_year(zone: str, year: int) -> bool:
+    """Whether the offsets of `zone` in the UTC year are whole hours: sampled each day at 0:00
+    UTC, and each hour between two days whose offsets differ (a change of offset)."""
     tz = ZoneInfo(zone)
-    moment, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    while moment < end:
-        if moment.astimezone(tz).utcoffset() % HOUR:
+    day, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    offset = day.astimezone(tz).utcoffset()
+    while day < end:
+        following = (day + timedelta(days=1)).astimezone(tz).utcoffset()
+        moments = [day] if following == offset else [day + h * HOUR for h in range(24)]
+        if any(moment.astimezone(tz).utcoffset() % HOUR for moment in moments):
             return False
-        moment += HOUR
+        day, offset = day + timedelta(days=1), following
     return True
 
 

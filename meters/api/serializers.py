@@ -161,6 +161,11 @@ class BucketSerializer(serializers.Serializer):
     expected = serializers.IntegerField(
         help_text="Readings a complete bucket holds: 96 a day, 92 or 100 across a DST change."
     )
+    pruned = serializers.BooleanField(
+        help_text="The bucket's 15-minute readings were (in part) deleted by retention: value and "
+        "count come from the hourly or daily rollups kept of them (exact, for hour and longer "
+        "intervals in a zone the rollups serve; otherwise only what is left is counted)."
+    )
 
     def get_unit(self, bucket: Bucket) -> str | None:
         return bucket_unit(bucket.obis, agg=Agg(self.context.get("agg", Agg.SUM)))
@@ -226,6 +231,7 @@ def aggregate_data(
                 "unit": units[bucket.obis],
                 "count": bucket.count,
                 "expected": bucket.expected,
+                "pruned": bucket.pruned,
             }
         )
     return {

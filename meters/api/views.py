@@ -55,7 +55,7 @@ from meters.selectors import (
 )
 
 READING_FIELDS = ["muid", "obis", "timestamp", "value", "quality", "measurement"]
-BUCKET_FIELDS = ["muid", "obis", "start", "end", "value", "count", "expected"]
+BUCKET_FIELDS = ["muid", "obis", "start", "end", "value", "count", "expected", "pruned"]
 
 
 PROFILE_DESCRIPTION = (
@@ -183,9 +183,9 @@ READINGS_CSV_EXAMPLE = (
     f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00Z,0.0117,measured,energy\r\n"
 )
 BUCKETS_CSV_EXAMPLE = (
-    "muid,obis,start,end,value,count,expected\r\n"
+    "muid,obis,start,end,value,count,expected,pruned\r\n"
     f"{schema.CONSUMER},0100011D00FF,2023-02-01T00:00:00+01:00,"
-    "2023-02-02T00:00:00+01:00,3.5731,96,96\r\n"
+    "2023-02-02T00:00:00+01:00,3.5731,96,96,false\r\n"
 )
 AGGREGATE_EXAMPLE = OpenApiExample(
     "Daily energy",
@@ -205,6 +205,7 @@ AGGREGATE_EXAMPLE = OpenApiExample(
                 "unit": "kWh",
                 "count": 92,
                 "expected": 92,
+                "pruned": False,
             }
         ],
     },
@@ -212,7 +213,9 @@ AGGREGATE_EXAMPLE = OpenApiExample(
 AGGREGATE_DESCRIPTION = (
     "The database groups the filtered readings of each channel into buckets of interval in the "
     "local calendar of tz and aggregates them with agg. Buckets without readings are left out; "
-    "count < expected marks a gap or a bucket cut by start/end."
+    "count < expected marks a gap or a bucket cut by start/end. Where 15-minute readings were "
+    "deleted by retention (prune_readings), hour and longer buckets come from the rollups kept "
+    "of them and say pruned: true."
 )
 
 
@@ -373,7 +376,16 @@ class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
             filename=f"readings-{interval}-{agg}-{slugify(str(tz))}.csv",
             header=BUCKET_FIELDS,
             rows=(
-                (b.muid, b.obis, start, end, decimal_text(b.value), b.count, b.expected)
+                (
+                    b.muid,
+                    b.obis,
+                    start,
+                    end,
+                    decimal_text(b.value),
+                    b.count,
+                    b.expected,
+                    "true" if b.pruned else "false",
+                )
                 for b, start, end in with_bound_texts(buckets)
             ),
         )

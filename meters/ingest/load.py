@@ -19,6 +19,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -27,6 +28,7 @@ from django.utils import timezone
 from meters import rollups
 from meters.ingest.read import SHOWN_REJECTIONS, Segment
 from meters.models import Channel, Reading, Unit
+from meters.partitions import raw_readings_since
 
 STAGED = "ingest_staged"
 CHANNELS = "ingest_channels"
@@ -74,6 +76,9 @@ class LoadCounts:
     unchanged: int = 0
     duplicates: int = 0
     first_duplicates: list[Duplicate] = field(default_factory=list)
+    # Readings older than the retention boundary: not stored (their rollups were kept).
+    pruned: int = 0
+    pruned_before: datetime | None = None
     units: list[str] = field(default_factory=list)
     obis_codes: list[str] = field(default_factory=list)
 
@@ -248,6 +253,7 @@ class Loader:
                         "(same unit, OBIS code and timestamp) (--strict)"
                     )
             written = [s for s in sources if s not in results]
+            pruned_before, pruned = self._drop_pruned(written)
             self._resolve_channels(written)
             with connection.cursor() as cursor:
                 # The rows of fresh channels are new, as they are; the others are compared
@@ -294,6 +300,8 @@ class Loader:
                     obis_codes=sorted({code for _, code in staged.channels}),
                 )
                 counts.unchanged = staged.rows - found.duplicates
+                if source in pruned:
+                    counts.pruned, counts.pruned_before = pruned[source], pruned_before
             for source, _, inserted, updated in changed:
                 counts = results[source]
                 counts.inserted += inserted
@@ -337,6 +345,28 @@ class Loader:
                     sources,
                 )
         return found
+
+    def _drop_pruned(self, sources: list[int]) -> tuple[datetime | None, dict[int, int]]:
+        """Delete the staged readings older than the retention boundary: the rollups still
+        count the readings pruned there, so one written again would be counted twice. Returns
+        the boundary and, per source with any, their number."""
+        before = raw_readings_since()
+        if before is None or not sources:
+            return before, {}
+        marks = ", ".join(["%s"] * len(sources))
+        where = f"source IN ({marks}) AND timestamp < %s"
+        params = [*sources, connection.ops.adapt_datetimefield_value(before)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT source, COUNT(*) FROM {STAGED} WHERE {where} GROUP BY source", params
+            )
+            found = dict(cursor.fetchall())
+            if found:
+                cursor.execute(f"DELETE FROM {STAGED} WHERE {where}", params)
+        for source, count in found.items():
+            self._sources[source].rows -= count
+            self._sources[source].runs_exact = False  # their spans no longer hold
+        return before, found
 
     def _resolve_channels(self, sources: list[int]) -> None:
         """Lock the sources' units, creating them and their new channels; fills CHANNELS.

@@ -46,6 +46,7 @@ from meters.ingest.read import (
     read_source,
 )
 from meters.models import Channel, Reading, Unit
+from meters.moments import format_utc
 from meters.selectors import READING_INTERVAL
 
 logger = logging.getLogger(__name__)
@@ -475,6 +476,11 @@ class _Run:
             "(same unit, OBIS code and timestamp)"
             for duplicate in counts.first_duplicates
         ]
+        if counts.pruned:
+            duplicates.append(
+                f"{counts.pruned} reading(s) before {format_utc(counts.pruned_before)}, where "
+                "readings were pruned (retention): not stored"
+            )
         return IngestReport(
             source=tally.label or self._sources[source].label,
             note=tally.note,
@@ -484,7 +490,7 @@ class _Run:
             inserted=counts.inserted,
             updated=counts.updated,
             unchanged=counts.unchanged,
-            rejected=tally.rejected + counts.duplicates,
+            rejected=tally.rejected + counts.duplicates + counts.pruned,
             rejections=(tally.rejections + duplicates)[:SHOWN_REJECTIONS],
             first=tally.first,
             last=tally.last,

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from meters import rollups
 from meters.ingest import ingest_location
 from meters.models import DayRollup, HourRollup, Reading, RollupStatus
+from meters.partitions import prune_readings
 from meters.selectors import Agg, Interval, readings_aggregate
 from tests.factories import EXPORT, IMPORT, INTERVAL, ChannelFactory, feed_record
 
@@ -227,7 +228,7 @@ def test_rebuild_builds_the_rollups_of_readings_stored_before_them_and_resumes(d
     call_command("rebuild_rollups", "--chunk", "1", stdout=(out := io.StringIO()))
 
     assert "rollups complete" in out.getvalue()
-    assert rollups.usable_grains() == {"hour", "day"}
+    assert rollups.state().grains == {"hour", "day"}
     assert tables_read(**query) == {"days"}
     assert buckets(**query) == expected
     assert DayRollup.objects.filter(channel=other).get(day="2023-01-01").value_sum == Decimal(
@@ -240,7 +241,7 @@ def test_a_change_of_zone_rebuilds_the_days_and_until_then_they_are_not_read(yea
     tz = ZoneInfo("America/New_York")
     query = {"interval": Interval.MONTH, "agg": Agg.SUM, "tz": tz}
 
-    assert rollups.usable_grains() == {"hour"}
+    assert rollups.state().grains == {"hour"}
     assert tables_read(**query) == {"hours"}
     call_command("rebuild_rollups", stdout=io.StringIO())
     # The readings of the first evening in New York, before its first whole day.
@@ -252,3 +253,65 @@ def test_rebuild_with_nothing_to_do_says_so(db):
     call_command("rebuild_rollups", stdout=(out := io.StringIO()))
 
     assert out.getvalue().strip() == "rollups complete (nothing to rebuild)"
+
+
+@pytest.fixture
+def pruned_january(db, tmp_path):
+    """January to March 2023 of one unit, then its readings before February pruned; returns
+    the day and month buckets as they were before the prune."""
+    ingested(tmp_path, "quarter", records(MUID, IMPORT, YEAR, 90 * 96))
+    zurich, new_york = ZoneInfo("Europe/Zurich"), ZoneInfo("America/New_York")
+    before = {
+        "days": buckets(interval=Interval.DAY, agg=Agg.SUM, tz=zurich),
+        "months": buckets(interval=Interval.MONTH, agg=Agg.AVG, tz=new_york),
+    }
+    prune_readings(before=FEBRUARY, now=datetime(2024, 3, 1, tzinfo=UTC))
+    assert not Reading.objects.filter(timestamp__lt=FEBRUARY).exists()
+    return before
+
+
+FEBRUARY = datetime(2023, 2, 1, tzinfo=UTC)
+
+
+def test_after_a_prune_days_and_months_come_from_the_rollups_and_say_so(pruned_january):
+    days = buckets(interval=Interval.DAY, agg=Agg.SUM, tz=ZoneInfo("Europe/Zurich"))
+    months = buckets(interval=Interval.MONTH, agg=Agg.AVG, tz=ZoneInfo("America/New_York"))
+
+    unflagged = [bucket._replace(pruned=False) for bucket in days]
+    assert unflagged == pruned_january["days"]
+    assert [bucket._replace(pruned=False) for bucket in months] == pruned_january["months"]
+    assert {b.start.date().isoformat(): b.pruned for b in days}["2023-01-31"] is True
+    # The local 1 February began at 23:00 UTC on 31 January, a pruned hour.
+    assert {b.start.date().isoformat(): b.pruned for b in days}["2023-02-01"] is True
+    assert {b.start.date().isoformat(): b.pruned for b in days}["2023-02-02"] is False
+    assert [b.pruned for b in months][:2] == [True, True]  # New York's January began in 2022
+
+
+def test_after_a_prune_the_quarter_hours_are_gone_and_no_bucket_pretends(pruned_january):
+    quarters = buckets(
+        start=datetime(2023, 1, 31, tzinfo=UTC),
+        end=datetime(2023, 2, 2, tzinfo=UTC),
+        interval=Interval.MINUTES_15,
+        agg=Agg.SUM,
+        tz=ZoneInfo("UTC"),
+    )
+
+    assert quarters[0].start == FEBRUARY
+    assert len(quarters) == 96
+
+
+def test_readings_older_than_the_retention_boundary_are_not_stored_again(pruned_january, tmp_path):
+    report = ingest_location(write(tmp_path, "old", records(MUID, IMPORT, YEAR, 40 * 96)))
+
+    assert report.inserted == 0
+    assert report.rejected == 31 * 96
+    assert "before 2023-02-01T00:00:00Z, where readings were pruned" in report.rejections[-1]
+    days = buckets(interval=Interval.DAY, agg=Agg.SUM, tz=ZoneInfo("Europe/Zurich"))
+    assert [bucket._replace(pruned=False) for bucket in days] == pruned_january["days"]
+
+
+def test_a_rebuild_after_a_prune_keeps_the_rollups_of_what_was_pruned(pruned_january):
+    call_command("rebuild_rollups", "--restart", stdout=io.StringIO())
+
+    days = buckets(interval=Interval.DAY, agg=Agg.SUM, tz=ZoneInfo("Europe/Zurich"))
+    assert [bucket._replace(pruned=False) for bucket in days] == pruned_january["days"]

@@ -204,7 +204,16 @@ def test_csv_streams_the_buckets(api, challenge_data):
         (str(CONSUMER.muid), "2023-02-01T00:00:00+01:00", "92"),
         (str(CONSUMER.muid), "2023-02-02T00:00:00+01:00", "96"),
     ]
-    assert set(rows[0]) == {"muid", "obis", "start", "end", "value", "count", "expected"}
+    assert set(rows[0]) == {
+        "muid",
+        "obis",
+        "start",
+        "end",
+        "value",
+        "count",
+        "expected",
+        "pruned",
+    }
 
 
 def test_aggregating_takes_one_query_whatever_the_number_of_buckets_and_one_for_the_rollups(
