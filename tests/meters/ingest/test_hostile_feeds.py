@@ -1,6 +1,7 @@
 """Documents built to hurt the ingest: each fails its own source (or record) with one line,
-within bounded memory, and the other sources of the run still load. docs/RELIABILITY.md lists
-the outcomes."""
+within bounded memory, and the other sources of the run still load, through the parse's
+accelerator and through the reference stream parse alike (`parse_path`). docs/RELIABILITY.md
+lists the outcomes."""
 
 import os
 import subprocess
@@ -42,13 +43,13 @@ def write(tmp_path, name: str, body: bytes) -> str:
 
 
 @pytest.mark.parametrize("where", list(NESTED))
-def test_deep_nesting_fails_the_source_in_one_line(where, tmp_path, db):
+def test_deep_nesting_fails_the_source_in_one_line(parse_path, where, tmp_path, db):
     report = ingest_location(write(tmp_path, "deep.json", NESTED[where]))
 
     assert report.error == f"nested deeper than {MAX_DEPTH} levels"
 
 
-def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(tmp_path, db):
+def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(parse_path, tmp_path, db):
     records = feed_series(CONSUMER.muid, START, 3)
     body = feed_document(records).replace(b"0.01", b"7" * 5000, 1)
 
@@ -57,7 +58,7 @@ def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(tmp_path, 
     assert report.error == f"a number of more than {MAX_DIGITS} digits"
 
 
-def test_a_long_number_split_across_reads_is_still_caught(tmp_path, db):
+def test_a_long_number_split_across_reads_is_still_caught(parse_path, tmp_path, db):
     # Past the parser's first read (64 kB), straddling the boundary of two reads.
     padding = b" " * (65_536 - 60)
     body = b'{"data": [' + padding + b"1" * 200 + b"]}"
@@ -67,7 +68,9 @@ def test_a_long_number_split_across_reads_is_still_caught(tmp_path, db):
     assert report.error == f"a number of more than {MAX_DIGITS} digits"
 
 
-def test_a_key_repeated_in_a_record_takes_its_last_value_as_json_parsers_do(tmp_path, db):
+def test_a_key_repeated_in_a_record_takes_its_last_value_as_json_parsers_do(
+    parse_path, tmp_path, db
+):
     body = feed_document(feed_series(CONSUMER.muid, START, 3))
     # The second record gets a `tags` for another unit, before its own.
     first_tags = body.index(b'"tags"', body.index(b"}, {") + 1)
