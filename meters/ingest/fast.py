@@ -1,19 +1,21 @@
-"""The parse's accelerator: a document of at most FAST_BYTES is decoded at once by msgspec's C
-decoder instead of ijson's stream, into the same records, validated by the same Validator.
+"""The parse's accelerator: a document of at most FAST_BYTES is decoded by msgspec's C decoder
+instead of ijson's stream, into the same records, validated by the same Validator.
 
 It takes a document only when the reference parse (parse.parse_readings) would read the same
-records from it: the stream guard passes it whole, msgspec decodes it as `{"data": [..]}`
-with no other top-level key, and `data` cannot be a repeated key (msgspec keeps the last
-one, ijson reads both). Every other document, and every larger one, goes through the
-reference parse, so every refusal and its message come from one place. Memory stays bounded:
-at most FAST_BYTES are held, then the document streams.
+records from it: it passes the stream guard, it is ASCII without `\\u` escapes (so that `data`
+cannot be a repeated key spelled another way: msgspec keeps the last, ijson reads both), `data`
+appears once, and msgspec decodes it as `{"data": [..]}` with no other top-level key. Every
+other document, and every larger one, goes through the reference parse, so every refusal and
+its message come from one place. Memory stays bounded: at most FAST_BYTES are held, then the
+document streams.
 """
 
-import io
+import mmap
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import IO, Any
+from itertools import count
+from typing import IO
 
 import msgspec
 
@@ -24,17 +26,20 @@ from meters.ingest.parse import ParsedReading, Rejection
 # A response of the API is bounded by its `limit` (10,000 records, ~2.5 MB pretty-printed):
 # it fits, with room for records of two channels.
 FAST_BYTES = 8 * 1024 * 1024
-# Above FAST_BYTES the document streams; what was read to find that out is read again from
-# memory in pieces of this size.
-_PIECE = 64 * 1024
+# The size of each read of the stream, as ijson's.
+PIECE = 64 * 1024
 
 
 class _Document(msgspec.Struct, forbid_unknown_fields=True):
-    data: list[Any]
+    data: list[msgspec.Raw]
 
 
-# Numbers as ijson reads them with use_float=False: an int, or a Decimal exactly as written.
-_decoder = msgspec.json.Decoder(_Document, float_hook=Decimal)
+# The document checked whole, its records kept as their bytes: each is decoded as it is
+# validated, so that one record at a time is held as objects, as with the stream parse.
+_document = msgspec.json.Decoder(_Document)
+# A record as ijson builds it with use_float=False: a number is an int, or a Decimal exactly
+# as written.
+_record = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def parse_readings(
@@ -42,51 +47,64 @@ def parse_readings(
 ) -> Iterator[ParsedReading | Rejection]:
     """What parse.parse_readings yields for the document of `stream`, decoded at once when it
     is small and plain (see the module's docstring)."""
-    head = _read_at_most(stream, FAST_BYTES + 1)
-    records = _records(head) if len(head) <= FAST_BYTES else None
-    if records is not None:
-        return parse.validate(enumerate(records, first_record), expected_muid=expected_muid)
-    rest = _Chained(head, stream) if len(head) > FAST_BYTES else io.BytesIO(head)
-    return parse.parse_readings(rest, expected_muid=expected_muid, first_record=first_record)
+    head = _Head(stream)
+    records = head.records()
+    if records is None:
+        return parse.parse_readings(head, expected_muid=expected_muid, first_record=first_record)
+    numbered = zip(count(first_record), map(_record.decode, records), strict=False)
+    return parse.validate(numbered, expected_muid=expected_muid)
 
 
-def _records(body: bytes) -> list[Any] | None:
-    """The records of a whole document, or None when the reference parse must read it."""
-    if b"\\u" in body or body.count(b'"data"') != 1:
-        return None  # `data` may be a repeated key (perhaps spelled with escapes)
-    try:
-        parse.check_document(body)
-        records = _decoder.decode(body).data
-    except (DocumentError, msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    # The reference parse explains an empty list by the document's head: let it.
-    return records or None
+class _Head:
+    """The first FAST_BYTES + 1 bytes of a document, read through the stream guard into a
+    private mapping; read again from there (then from the stream) by the reference parse.
 
+    A mapping, not bytes: it goes back to the system with the document, where a heap block
+    of this size would stay with the allocator of each fetcher thread that read one."""
 
-def _read_at_most(stream: IO[bytes], size: int) -> bytes:
-    """Up to `size` bytes, fewer only at the end of the stream (a network read may return
-    fewer than asked before the end)."""
-    pieces, have = [], 0
-    while have < size:
-        piece = stream.read(size - have)
-        if not piece:
-            break
-        pieces.append(piece)
-        have += len(piece)
-    return b"".join(pieces)
-
-
-class _Chained:
-    """`head`, then the rest of `stream`: the reference parse reads a document the fast path
-    has begun."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head = memoryview(head)
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
+        self._map = mmap.mmap(-1, FAST_BYTES + 1, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._size = 0
+        self._replayed = 0
+        self._complete = False
+        self._ascii = True
+        self._guarded = True
+        guard = parse.StreamGuard(stream)
+        while self._size <= FAST_BYTES:
+            piece = stream.read(min(PIECE, FAST_BYTES + 1 - self._size))
+            if not piece:
+                self._complete = True
+                break
+            self._map.write(piece)
+            self._size += len(piece)
+            self._ascii = self._ascii and piece.isascii()
+            try:
+                guard.check(piece)
+            except DocumentError:
+                self._guarded = False  # the reference parse says why, at its point
+                break
+
+    def records(self) -> list[msgspec.Raw] | None:
+        """The records, if the document is whole and plain; None when the reference parse
+        must read it (an empty list too: it explains one by the document's head)."""
+        if not (self._complete and self._ascii and self._guarded):
+            return None
+        found, end = self._map.find, self._size
+        first = found(b'"data"', 0, end)
+        if found(b"\\u", 0, end) >= 0 or found(b'"data"', first + 1, end) >= 0:
+            return None
+        try:
+            records = _document.decode(memoryview(self._map)[:end]).data
+        except msgspec.DecodeError:
+            return None
+        return records or None
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:
-            size = _PIECE if size < 0 else size
-            piece, self._head = self._head[:size], self._head[size:]
-            return bytes(piece)
+        """The document again, from its start (the reference parse reads it so)."""
+        if self._replayed < self._size:
+            size = PIECE if size < 0 else size
+            end = min(self._size, self._replayed + size)
+            piece, self._replayed = self._map[self._replayed : end], end
+            return piece
         return self._stream.read(size)

@@ -8,7 +8,6 @@ Every rule a record must meet is in `Validator`; docs/RELIABILITY.md lists what 
 documents get.
 """
 
-import io
 import json
 import re
 import uuid
@@ -38,7 +37,7 @@ MAX_DEPTH = 16
 MAX_DIGITS = 100
 _DIGIT_MARKS = bytes(ord("d") if byte in b"0123456789" else ord(" ") for byte in range(256))
 _LONG_RUN = b"d" * (MAX_DIGITS + 1)
-# What _Guard reads the nesting from: strings (escapes already dropped) and brackets.
+# What StreamGuard reads the nesting from: strings (escapes already dropped) and brackets.
 _ESCAPES = re.compile(rb"\\.", re.DOTALL)
 _STRINGS = re.compile(rb'"[^"]*"')
 _NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
@@ -107,8 +106,8 @@ def validate(
 
 def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[int, Any]]:
     """Yield (index, record) for each item of the document's `data` list, built by ijson's C
-    code; the stream is checked on its way in (_Guard) for what would hurt ijson."""
-    guarded = _Guard(stream)
+    code; the stream is checked on its way in (StreamGuard) for what would hurt ijson."""
+    guarded = StreamGuard(stream)
     index = first_record
     try:
         for record in ijson.items(guarded, "data.item", use_float=False):
@@ -123,12 +122,7 @@ def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[
         _explain_empty(guarded)
 
 
-def check_document(body: bytes) -> None:
-    """Raise the DocumentError the stream guard raises on this whole document, if any."""
-    _Guard(io.BytesIO(body)).read()
-
-
-def _explain_empty(guarded: "_Guard") -> None:
+def _explain_empty(guarded: "StreamGuard") -> None:
     """Tell `{"data": []}` (fine: nothing to load) from a document without a `data` list."""
     if not (guarded.complete and len(guarded.head) < HEAD_BYTES):
         raise DocumentError("the document has no records under 'data'")
@@ -139,7 +133,7 @@ def _explain_empty(guarded: "_Guard") -> None:
         raise DocumentError("'data' is not a list")
 
 
-class _Guard:
+class StreamGuard:
     """The document stream on its way to ijson, refusing what would hurt it: nesting deeper
     than MAX_DEPTH (ijson's memory grows with the square of the depth) and a run of more than
     MAX_DIGITS digits (ijson crashes on a number Python will not convert). Keeps the head of
@@ -160,14 +154,19 @@ class _Guard:
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size)
+        self.check(chunk)
+        return chunk
+
+    def check(self, chunk: bytes) -> None:
+        """Raise DocumentError if `chunk`, the next piece of the document (empty at its end),
+        holds what would hurt ijson."""
         if not chunk:
             self.complete = True
-            return chunk
+            return
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
         self._check_digits(chunk)
         self._check_depth(chunk)
-        return chunk
 
     def _check_digits(self, chunk: bytes) -> None:
         # Digits as "d", the rest as " ": a long run is then a plain substring search.
