@@ -4,8 +4,9 @@ A document is `{"data": [record, ...]}`. A record carries a timestamp, `tags` (m
 a `measurement`, and one or more OBIS-code keys whose non-null values are readings of that
 channel. The document is read as a stream (ijson), one record built at a time, so memory does
 not grow with the document and the layout (spaces, line breaks, key order) changes nothing.
-Every rule a record must meet is in `Validator`; docs/RELIABILITY.md lists what hostile
-documents get.
+This is the reference parse; meters/ingest/fast.py decodes a small plain document at once into
+the same records. Every rule a record must meet is in `Validator`, which both call;
+docs/RELIABILITY.md lists what hostile documents get.
 """
 
 import json
