@@ -106,5 +106,7 @@ class _Head:
             size = PIECE if size < 0 else size
             end = min(self._size, self._replayed + size)
             piece, self._replayed = self._map[self._replayed : end], end
+            if end == self._size:
+                self._map = None  # read again in full: its memory can go
             return piece
         return self._stream.read(size)
