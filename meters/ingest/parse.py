@@ -184,10 +184,12 @@ class StreamGuard:
             if data.endswith(b"\\"):  # escapes the first byte of the next chunk
                 data, self._escape = data[:-1], b"\\"
         structure = self._in_string + data.translate(None, _NOT_STRUCTURE)
-        # Strings without brackets are left as `""` pairs: removed in C. A quote left over
-        # is a string that holds a bracket or runs on: the regex pairs those.
+        # Strings without brackets are left as `""` pairs: removed in C, but for the opening
+        # quote of one that runs on past the chunk, last. Any other quote left over belongs to a
+        # string that holds a bracket: then the regex pairs them.
         fewer = structure.replace(b'""', b"")
-        structure = fewer if b'"' not in fewer else _STRINGS.sub(b"", structure)
+        quote = fewer.find(b'"')
+        structure = fewer if quote in (-1, len(fewer) - 1) else _STRINGS.sub(b"", structure)
         quote = structure.find(b'"')
         self._in_string = b'"' if quote >= 0 else b""
         if quote >= 0:

@@ -3,6 +3,8 @@ within bounded memory, and the other sources of the run still load, through the 
 accelerator and through the reference stream parse alike (`parse_path`). docs/RELIABILITY.md
 lists the outcomes."""
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -10,9 +12,12 @@ import tempfile
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meters.ingest import ingest_location
-from meters.ingest.parse import MAX_DEPTH, MAX_DIGITS
+from meters.ingest.errors import DocumentError
+from meters.ingest.parse import MAX_DEPTH, MAX_DIGITS, StreamGuard
 from meters.models import Reading
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
@@ -129,3 +134,41 @@ def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest
     ]
     assert stdout.startswith(f"{good}: unit={CONSUMER.muid}")
     assert command_database.readings() == CONSUMER.readings
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+# Strings full of what the guard must not count: brackets, quotes, backslashes.
+TRICKY = st.text(alphabet='[]{}"\\ a', max_size=6)
+NESTED_VALUES = st.recursive(
+    st.one_of(TRICKY, st.integers()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(TRICKY, inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NESTED_VALUES, st.integers(0, 16), st.integers(1, 64))
+def test_the_depth_is_counted_on_structure_alone_wherever_the_reads_cut(value, wraps, read_size):
+    for _ in range(wraps):
+        value = [value]
+    body = json.dumps({"data": [value]}).encode()
+    guard = StreamGuard(io.BytesIO(body))
+
+    def read_all() -> None:
+        while guard.read(read_size):
+            pass
+
+    if _depth(value) + 2 > MAX_DEPTH:
+        with pytest.raises(DocumentError):
+            read_all()
+    else:
+        read_all()
