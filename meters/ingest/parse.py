@@ -194,15 +194,16 @@ class StreamGuard:
         self._in_string = b'"' if quote >= 0 else b""
         if quote >= 0:
             structure = structure[:quote]
-        # Empty pairs removed pass by pass (records collapse in two or three): what is left
-        # bounds the deepest point, in C; only a bound past MAX_DEPTH is checked exactly.
+        # Empty pairs removed pass by pass (records collapse in two or three): a pass takes
+        # at most two levels (`{}`, then `[]` of `[{}]`), so the passes and what is left bound
+        # the deepest point, in C; only a bound past MAX_DEPTH is checked exactly.
         pairs, passes = structure, 0
         while passes <= MAX_DEPTH:
             fewer = pairs.replace(b"{}", b"").replace(b"[]", b"")
             if len(fewer) == len(pairs):
                 break
             pairs, passes = fewer, passes + 1
-        if self._depth + passes + pairs.count(b"[") + pairs.count(b"{") > MAX_DEPTH:
+        if self._depth + 2 * passes + pairs.count(b"[") + pairs.count(b"{") > MAX_DEPTH:
             deepest = max(accumulate(map(_STEP.__getitem__, structure), initial=self._depth))
             if deepest > MAX_DEPTH:
                 raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
