@@ -181,7 +181,7 @@ class Loader:
         keys = []
         muid = obis = run = None
         key = -1
-        for _, r_muid, r_obis, moment, *_ in segment.readings:
+        for _, r_muid, r_obis, moment, _, _, _, _ in segment.readings:
             if r_muid is not muid or r_obis is not obis:
                 muid, obis = r_muid, r_obis
                 key = channels.setdefault((muid, obis), len(channels))
