@@ -130,11 +130,13 @@ def run(
     big_units: int,
     big_days: int,
     database: str,
+    only: str | None = None,
 ) -> dict:
-    results = {
-        "fleet": fleet(database, units=units, delay=delay, concurrency=concurrency),
-        "documents": documents(database, units=big_units, days=big_days),
-    }
+    results = {}
+    if only in (None, "fleet"):
+        results["fleet"] = fleet(database, units=units, delay=delay, concurrency=concurrency)
+    if only in (None, "documents"):
+        results["documents"] = documents(database, units=big_units, days=big_days)
     drop_database(database)
     return results
 
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--big-units", type=int, default=100)
     parser.add_argument("--big-days", type=int, default=105, help="105 days: 10,080 readings")
     parser.add_argument("--database", default="exnaton_bench_fleet")
+    parser.add_argument("--only", choices=["fleet", "documents"], help="one of the two workloads")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     started = time.monotonic()

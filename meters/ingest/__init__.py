@@ -1,6 +1,6 @@
-"""Ingestion of meter readings: fetch (fetch.py), parse and validate (parse.py) on fetcher
-threads (read.py), load in batches (load.py), orchestrated for many sources at once
-(pipeline.py); the poll registry's rules in schedule.py."""
+"""Ingestion of meter readings: fetch (fetch.py), parse and validate (parse.py, its
+accelerator fast.py) on fetcher threads (read.py), load in batches (load.py), orchestrated for
+many sources at once (pipeline.py); the poll registry's rules in schedule.py."""
 
 from meters.ingest.pipeline import (
     IngestReport,

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -146,7 +145,7 @@ class Loader:
         """Add the readings of `segments` to the staging table, in one statement."""
         with connection.cursor() as cursor:
             if self._postgres:
-                text = "".join(line for segment in segments for line in self._lines(segment))
+                text = "".join([self._lines(segment) for segment in segments])
                 cursor.copy_expert(f"COPY {STAGED} FROM STDIN", io.StringIO(text))
             else:
                 cursor.executemany(
@@ -154,18 +153,23 @@ class Loader:
                     [row for segment in segments for row in self._rows(segment)],
                 )
 
-    def _lines(self, segment: Segment) -> Iterable[str]:
-        source, response = segment.source, segment.response
-        for key, r in self._keyed(segment):
-            yield (
-                f"{source}\t{response}\t{r.record}\t{key}\t{r.timestamp_text}\t{r.value}\t"
-                f"{r.quality}\t{r.measurement}\n"
-            )
+    def _lines(self, segment: Segment) -> str:
+        """The segment's rows as the text COPY reads (a reading is a tuple: unpacked, not
+        looked up field by field)."""
+        head = f"{segment.source}\t{segment.response}\t"
+        return "".join(
+            [
+                f"{head}{record}\t{key}\t{text}\t{value}\t{quality}\t{measurement}\n"
+                for key, (record, _, _, _, value, quality, measurement, text) in zip(
+                    self._keys(segment), segment.readings, strict=True
+                )
+            ]
+        )
 
     def _rows(self, segment: Segment) -> Iterable[tuple]:
         source, response = segment.source, segment.response
         adapt = connection.ops.adapt_datetimefield_value
-        for key, r in self._keyed(segment):
+        for key, r in zip(self._keys(segment), segment.readings, strict=True):
             yield (
                 source,
                 response,
@@ -177,8 +181,8 @@ class Loader:
                 r.measurement,
             )
 
-    def _keyed(self, segment: Segment) -> Iterable[tuple[int, Any]]:
-        """Each reading with its channel key, noting whether a channel's timestamps stop
+    def _keys(self, segment: Segment) -> list[int]:
+        """The channel key of each reading, noting whether a channel's timestamps stop
         running strictly one way (then the source may repeat one: see flush).
 
         A document runs channel by channel, so the channel and its run are looked up only when
@@ -187,14 +191,14 @@ class Loader:
         staged = self._sources.setdefault(segment.source, _Staged())
         staged.rows += len(segment.readings)
         channels, runs = staged.channels, staged.runs
+        keys = []
         muid = obis = run = None
         key = -1
-        for r in segment.readings:
-            if r.muid is not muid or r.obis is not obis:
-                muid, obis = r.muid, r.obis
+        for _, r_muid, r_obis, moment, _, _, _, _ in segment.readings:
+            if r_muid is not muid or r_obis is not obis:
+                muid, obis = r_muid, r_obis
                 key = channels.setdefault((muid, obis), len(channels))
                 run = runs.get(key)
-            moment = r.timestamp
             if run is None:
                 run = runs[key] = [moment, 0, moment, moment, 1]
             else:
@@ -211,7 +215,8 @@ class Loader:
                     staged.may_repeat = True
                 run[0] = moment
                 run[4] += 1
-            yield key, r
+            keys.append(key)
+        return keys
 
     def discard(self, source: int, response: int | None) -> None:
         """Forget the staged readings of one response of a source (None: of all of them)."""

@@ -4,14 +4,15 @@ A document is `{"data": [record, ...]}`. A record carries a timestamp, `tags` (m
 a `measurement`, and one or more OBIS-code keys whose non-null values are readings of that
 channel. The document is read as a stream (ijson), one record built at a time, so memory does
 not grow with the document and the layout (spaces, line breaks, key order) changes nothing.
-Every rule a record must meet is in `Validator`; docs/RELIABILITY.md lists what hostile
-documents get.
+This is the reference parse; meters/ingest/fast.py decodes a small plain document at once into
+the same records. Every rule a record must meet is in `Validator`, which both call;
+docs/RELIABILITY.md lists what hostile documents get.
 """
 
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +38,7 @@ MAX_DEPTH = 16
 MAX_DIGITS = 100
 _DIGIT_MARKS = bytes(ord("d") if byte in b"0123456789" else ord(" ") for byte in range(256))
 _LONG_RUN = b"d" * (MAX_DIGITS + 1)
-# What _Guard reads the nesting from: strings (escapes already dropped) and brackets.
+# What StreamGuard reads the nesting from: strings (escapes already dropped) and brackets.
 _ESCAPES = re.compile(rb"\\.", re.DOTALL)
 _STRINGS = re.compile(rb'"[^"]*"')
 _NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
@@ -51,6 +52,12 @@ CANONICAL_TIMESTAMP = re.compile(
 )
 
 
+# The feed's own timestamp form, tested once per record: a bound method saves the lookups.
+_canonical = CANONICAL_TIMESTAMP.fullmatch
+# A key not looked at yet (None already means "not an OBIS code").
+_UNSEEN = object()
+
+
 class ParsedReading(NamedTuple):  # a tuple: cheap to build a million times
     record: int  # index of the record in its document
     muid: uuid.UUID
@@ -61,6 +68,11 @@ class ParsedReading(NamedTuple):  # a tuple: cheap to build a million times
     measurement: str
     # The timestamp as text a database reads as the same instant (UTC, ISO 8601).
     timestamp_text: str
+
+
+# Builds a ParsedReading from a tuple in C, without NamedTuple's Python-level __new__: the
+# validator makes one per reading.
+_new_reading = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +89,26 @@ def parse_readings(
     Records are numbered from `first_record` (a source of several responses numbers them
     across all). Raises DocumentError when the document itself cannot be read.
     """
-    validator = Validator(expected_muid)
-    for index, record in iter_records(stream, first_record=first_record):
+    return validate(iter_records(stream, first_record=first_record), expected_muid=expected_muid)
+
+
+def validate(
+    records: Iterable[tuple[int, Any]], *, expected_muid: uuid.UUID | None = None
+) -> Iterator[ParsedReading | Rejection]:
+    """The readings of numbered records, and a Rejection for each record that is not valid:
+    the one validation every parse goes through (see also meters/ingest/fast.py)."""
+    readings_of = Validator(expected_muid).readings_of
+    for index, record in records:
         try:
-            yield from validator.readings_of(index, record)
+            yield from readings_of(index, record)
         except Invalid as invalid:
             yield Rejection(index, str(invalid))
 
 
 def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[int, Any]]:
     """Yield (index, record) for each item of the document's `data` list, built by ijson's C
-    code; the stream is checked on its way in (_Guard) for what would hurt ijson."""
-    guarded = _Guard(stream)
+    code; the stream is checked on its way in (StreamGuard) for what would hurt ijson."""
+    guarded = StreamGuard(stream)
     index = first_record
     try:
         for record in ijson.items(guarded, "data.item", use_float=False):
@@ -103,7 +123,7 @@ def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[
         _explain_empty(guarded)
 
 
-def _explain_empty(guarded: "_Guard") -> None:
+def _explain_empty(guarded: "StreamGuard") -> None:
     """Tell `{"data": []}` (fine: nothing to load) from a document without a `data` list."""
     if not (guarded.complete and len(guarded.head) < HEAD_BYTES):
         raise DocumentError("the document has no records under 'data'")
@@ -114,7 +134,7 @@ def _explain_empty(guarded: "_Guard") -> None:
         raise DocumentError("'data' is not a list")
 
 
-class _Guard:
+class StreamGuard:
     """The document stream on its way to ijson, refusing what would hurt it: nesting deeper
     than MAX_DEPTH (ijson's memory grows with the square of the depth) and a run of more than
     MAX_DIGITS digits (ijson crashes on a number Python will not convert). Keeps the head of
@@ -135,14 +155,19 @@ class _Guard:
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size)
+        self.check(chunk)
+        return chunk
+
+    def check(self, chunk: bytes) -> None:
+        """Raise DocumentError if `chunk`, the next piece of the document (empty at its end),
+        holds what would hurt ijson."""
         if not chunk:
             self.complete = True
-            return chunk
+            return
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
         self._check_digits(chunk)
         self._check_depth(chunk)
-        return chunk
 
     def _check_digits(self, chunk: bytes) -> None:
         # Digits as "d", the rest as " ": a long run is then a plain substring search.
@@ -158,20 +183,27 @@ class _Guard:
             data = _ESCAPES.sub(b"", data)
             if data.endswith(b"\\"):  # escapes the first byte of the next chunk
                 data, self._escape = data[:-1], b"\\"
-        structure = _STRINGS.sub(b"", self._in_string + data.translate(None, _NOT_STRUCTURE))
+        structure = self._in_string + data.translate(None, _NOT_STRUCTURE)
+        # Strings without brackets are left as `""` pairs: removed in C, but for the opening
+        # quote of one that runs on past the chunk, last. Any other quote left over belongs to a
+        # string that holds a bracket: then the regex pairs them.
+        fewer = structure.replace(b'""', b"")
+        quote = fewer.find(b'"')
+        structure = fewer if quote in (-1, len(fewer) - 1) else _STRINGS.sub(b"", structure)
         quote = structure.find(b'"')
         self._in_string = b'"' if quote >= 0 else b""
         if quote >= 0:
             structure = structure[:quote]
-        # Empty pairs removed pass by pass (records collapse in two or three): what is left
-        # bounds the deepest point, in C; only a bound past MAX_DEPTH is checked exactly.
+        # Empty pairs removed pass by pass (records collapse in two or three): a pass takes
+        # at most two levels (`{}`, then `[]` of `[{}]`), so the passes and what is left bound
+        # the deepest point, in C; only a bound past MAX_DEPTH is checked exactly.
         pairs, passes = structure, 0
         while passes <= MAX_DEPTH:
             fewer = pairs.replace(b"{}", b"").replace(b"[]", b"")
             if len(fewer) == len(pairs):
                 break
             pairs, passes = fewer, passes + 1
-        if self._depth + passes + pairs.count(b"[") + pairs.count(b"{") > MAX_DEPTH:
+        if self._depth + 2 * passes + pairs.count(b"[") + pairs.count(b"{") > MAX_DEPTH:
             deepest = max(accumulate(map(_STEP.__getitem__, structure), initial=self._depth))
             if deepest > MAX_DEPTH:
                 raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
@@ -221,13 +253,18 @@ class Validator:
         readings = []
         obis_keys = self._obis_keys
         for key, raw in record.items():
-            code = obis_keys[key] if key in obis_keys else self._obis_code(key)
+            code = obis_keys.get(key, _UNSEEN)
+            if code is _UNSEEN:
+                code = self._obis_code(key)
             if code is not None and raw is not None:
                 if readings and code in [reading.obis for reading in readings]:
                     raise Invalid(f"OBIS code {code} appears twice in the record")
                 value = _value(key, raw)
                 readings.append(
-                    ParsedReading(index, muid, code, timestamp, value, quality, measurement, text)
+                    _new_reading(
+                        ParsedReading,
+                        (index, muid, code, timestamp, value, quality, measurement, text),
+                    )
                 )
         if not readings:
             raise Invalid("no reading: no OBIS-code key with a value")
@@ -283,7 +320,7 @@ def _timestamp(raw: Any) -> tuple[datetime, str]:
         raise Invalid(
             f"timestamp {_shown(raw)} lies outside [{format_utc(EARLIEST)}, {format_utc(LATEST)})"
         )
-    if CANONICAL_TIMESTAMP.fullmatch(raw):
+    if _canonical(raw):
         return moment, raw
     return moment, moment.isoformat()
 

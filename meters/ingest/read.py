@@ -21,9 +21,10 @@ from typing import IO, NamedTuple
 import requests
 from django.conf import settings
 
+from meters.ingest import fast
 from meters.ingest.errors import SourceError, SourceUnreachable
 from meters.ingest.fetch import open_location
-from meters.ingest.parse import ParsedReading, Rejection, parse_readings
+from meters.ingest.parse import ParsedReading, Rejection
 from meters.moments import format_utc
 
 MEASUREMENT = "energy"
@@ -265,7 +266,7 @@ class _Reader:
         segment: list[ParsedReading] = []
         first = last = None
         record = offset - 1
-        items = parse_readings(stream, expected_muid=expected_muid, first_record=offset)
+        items = fast.parse_readings(stream, expected_muid=expected_muid, first_record=offset)
         for item in items:
             record = item.record
             if type(item) is Rejection:

@@ -27,6 +27,16 @@ WAIT = 60
 PROJECT = Path(django_settings.BASE_DIR)
 
 
+@pytest.fixture(params=["fast", "reference"])
+def parse_path(request, monkeypatch) -> str:
+    """Run the test with documents read by the parse's accelerator (meters/ingest/fast.py), and
+    again with every document read by the reference stream parse (none is small enough for
+    the accelerator): both must give the same outcome."""
+    if request.param == "reference":
+        monkeypatch.setattr("meters.ingest.fast.FAST_BYTES", 0)
+    return request.param
+
+
 @pytest.fixture
 def stored(challenge_source, db):
     """The consumer unit already stored, and a way to see that nothing of it changed."""

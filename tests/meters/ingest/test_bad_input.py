@@ -1,4 +1,6 @@
-"""Every kind of bad input gets a clear outcome, and nothing already stored is lost."""
+"""Every kind of bad input gets a clear outcome, and nothing already stored is lost. A test of a
+document's content runs through the parse's accelerator and through the reference stream parse
+(`parse_path`)."""
 
 import json
 import time
@@ -25,7 +27,7 @@ def serve(source, body, status=200):
     )
 
 
-def test_a_body_that_is_not_json_fails_the_source(source, stored):
+def test_a_body_that_is_not_json_fails_the_source(parse_path, source, stored):
     serve(source, b"<html>Service unavailable</html>")
 
     report = ingest_unit(CONSUMER.muid)
@@ -36,7 +38,9 @@ def test_a_body_that_is_not_json_fails_the_source(source, stored):
     assert stored()
 
 
-def test_a_truncated_body_fails_the_source_after_partial_loading(source, stored, monkeypatch):
+def test_a_truncated_body_fails_the_source_after_partial_loading(
+    parse_path, source, stored, monkeypatch
+):
     # Segments of 100 readings reach the database before the cut.
     monkeypatch.setattr("meters.ingest.read.SEGMENT_READINGS", 100)
     body = feed_document(feed_series(CONSUMER.muid, START, 1000))
@@ -197,7 +201,7 @@ BAD_RECORDS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_RECORDS), ids=list(BAD_RECORDS))
-def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_loads(source, db, case):
+def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_loads(parse_path, source, db, case):
     spoil, reason = BAD_RECORDS[case]
     records = feed_series(CONSUMER.muid, START, 10)
     records[3] = spoil(records[3])
@@ -212,7 +216,7 @@ def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_loads(source, db,
     assert reason in report.rejections[0]
 
 
-def test_strict_mode_fails_the_source_on_the_first_rejected_record(source, stored):
+def test_strict_mode_fails_the_source_on_the_first_rejected_record(parse_path, source, stored):
     records = feed_series(CONSUMER.muid, START, 10)
     records[5]["timestamp"] = "soon"
     serve(source, feed_document(records))
@@ -223,7 +227,7 @@ def test_strict_mode_fails_the_source_on_the_first_rejected_record(source, store
     assert stored()
 
 
-def test_only_the_first_rejections_are_listed_but_all_are_counted(source, db):
+def test_only_the_first_rejections_are_listed_but_all_are_counted(parse_path, source, db):
     records = feed_series(CONSUMER.muid, START, 20)
     for record in records[:12]:
         record["timestamp"] = "never"
@@ -236,7 +240,7 @@ def test_only_the_first_rejections_are_listed_but_all_are_counted(source, db):
     assert report.inserted == 8
 
 
-def test_a_literal_nan_is_not_json_and_fails_the_document(source, stored):
+def test_a_literal_nan_is_not_json_and_fails_the_document(parse_path, source, stored):
     body = feed_document(feed_series(CONSUMER.muid, START, 3)).replace(b"0.01", b"NaN", 1)
     serve(source, body)
 
@@ -246,7 +250,7 @@ def test_a_literal_nan_is_not_json_and_fails_the_document(source, stored):
     assert stored()
 
 
-def test_an_empty_data_list_loads_nothing_and_succeeds(source, stored):
+def test_an_empty_data_list_loads_nothing_and_succeeds(parse_path, source, stored):
     serve(source, b'{"data": []}')
 
     report = ingest_unit(CONSUMER.muid)
@@ -264,7 +268,7 @@ def test_an_empty_data_list_loads_nothing_and_succeeds(source, stored):
         (b"[1, 2, 3]", "the document has no 'data' key"),
     ],
 )
-def test_a_document_without_a_data_list_fails(source, stored, body, error):
+def test_a_document_without_a_data_list_fails(parse_path, source, stored, body, error):
     serve(source, body)
 
     report = ingest_unit(CONSUMER.muid)
@@ -273,7 +277,9 @@ def test_a_document_without_a_data_list_fails(source, stored, body, error):
     assert stored()
 
 
-def test_duplicate_timestamps_in_one_document_keep_the_first_and_reject_the_rest(source, db):
+def test_duplicate_timestamps_in_one_document_keep_the_first_and_reject_the_rest(
+    parse_path, source, db
+):
     records = feed_series(CONSUMER.muid, START, 4)
     repeat = feed_record(START, 0.5, muid=CONSUMER.muid)
     serve(source, feed_document([*records, repeat]))
@@ -288,7 +294,7 @@ def test_duplicate_timestamps_in_one_document_keep_the_first_and_reject_the_rest
     assert Reading.objects.get(timestamp=START).value == Decimal("0.01")
 
 
-def test_duplicates_fail_the_source_in_strict_mode(source, db):
+def test_duplicates_fail_the_source_in_strict_mode(parse_path, source, db):
     records = feed_series(CONSUMER.muid, START, 4)
     serve(source, feed_document([*records, records[0]]))
 
@@ -298,7 +304,9 @@ def test_duplicates_fail_the_source_in_strict_mode(source, db):
     assert not Unit.objects.exists()
 
 
-def test_an_older_document_with_a_null_second_key_gives_one_reading_per_record(tmp_path, db):
+def test_an_older_document_with_a_null_second_key_gives_one_reading_per_record(
+    parse_path, tmp_path, db
+):
     records = [
         feed_record(START, 0.25, muid=CONSUMER.muid) | {EXPORT: None},
         feed_record(START, None, muid=CONSUMER.muid) | {EXPORT: 0.5},
@@ -320,7 +328,7 @@ def test_a_missing_file_fails_with_its_reason(db):
     assert report.error == "cannot read /nonexistent/feed.json: No such file or directory"
 
 
-def test_a_failed_source_leaves_no_unit_or_channel_behind(source, db):
+def test_a_failed_source_leaves_no_unit_or_channel_behind(parse_path, source, db):
     records = challenge_records(CONSUMER)
     body = json.dumps({"data": records}).encode()
     serve(source, body[:-200])  # cut inside a token: a lexical error

@@ -1,7 +1,10 @@
 """Documents built to hurt the ingest: each fails its own source (or record) with one line,
-within bounded memory, and the other sources of the run still load. docs/RELIABILITY.md lists
-the outcomes."""
+within bounded memory, and the other sources of the run still load, through the parse's
+accelerator and through the reference stream parse alike (`parse_path`). docs/RELIABILITY.md
+lists the outcomes."""
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -9,9 +12,12 @@ import tempfile
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meters.ingest import ingest_location
-from meters.ingest.parse import MAX_DEPTH, MAX_DIGITS
+from meters.ingest.errors import DocumentError
+from meters.ingest.parse import MAX_DEPTH, MAX_DIGITS, StreamGuard
 from meters.models import Reading
 from tests.conftest import CONSUMER
 from tests.factories import feed_document, feed_series
@@ -42,13 +48,13 @@ def write(tmp_path, name: str, body: bytes) -> str:
 
 
 @pytest.mark.parametrize("where", list(NESTED))
-def test_deep_nesting_fails_the_source_in_one_line(where, tmp_path, db):
+def test_deep_nesting_fails_the_source_in_one_line(parse_path, where, tmp_path, db):
     report = ingest_location(write(tmp_path, "deep.json", NESTED[where]))
 
     assert report.error == f"nested deeper than {MAX_DEPTH} levels"
 
 
-def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(tmp_path, db):
+def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(parse_path, tmp_path, db):
     records = feed_series(CONSUMER.muid, START, 3)
     body = feed_document(records).replace(b"0.01", b"7" * 5000, 1)
 
@@ -57,7 +63,7 @@ def test_a_number_of_thousands_of_digits_fails_the_source_in_one_line(tmp_path, 
     assert report.error == f"a number of more than {MAX_DIGITS} digits"
 
 
-def test_a_long_number_split_across_reads_is_still_caught(tmp_path, db):
+def test_a_long_number_split_across_reads_is_still_caught(parse_path, tmp_path, db):
     # Past the parser's first read (64 kB), straddling the boundary of two reads.
     padding = b" " * (65_536 - 60)
     body = b'{"data": [' + padding + b"1" * 200 + b"]}"
@@ -67,7 +73,9 @@ def test_a_long_number_split_across_reads_is_still_caught(tmp_path, db):
     assert report.error == f"a number of more than {MAX_DIGITS} digits"
 
 
-def test_a_key_repeated_in_a_record_takes_its_last_value_as_json_parsers_do(tmp_path, db):
+def test_a_key_repeated_in_a_record_takes_its_last_value_as_json_parsers_do(
+    parse_path, tmp_path, db
+):
     body = feed_document(feed_series(CONSUMER.muid, START, 3))
     # The second record gets a `tags` for another unit, before its own.
     first_tags = body.index(b'"tags"', body.index(b"}, {") + 1)
@@ -126,3 +134,41 @@ def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest
     ]
     assert stdout.startswith(f"{good}: unit={CONSUMER.muid}")
     assert command_database.readings() == CONSUMER.readings
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+# Strings full of what the guard must not count: brackets, quotes, backslashes.
+TRICKY = st.text(alphabet='[]{}"\\ a', max_size=6)
+NESTED_VALUES = st.recursive(
+    st.one_of(TRICKY, st.integers()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(TRICKY, inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NESTED_VALUES, st.integers(0, 16), st.integers(1, 64))
+def test_the_depth_is_counted_on_structure_alone_wherever_the_reads_cut(value, wraps, read_size):
+    for _ in range(wraps):
+        value = [value]
+    body = json.dumps({"data": [value]}).encode()
+    guard = StreamGuard(io.BytesIO(body))
+
+    def read_all() -> None:
+        while guard.read(read_size):
+            pass
+
+    if _depth(value) + 2 > MAX_DEPTH:
+        with pytest.raises(DocumentError):
+            read_all()
+    else:
+        read_all()

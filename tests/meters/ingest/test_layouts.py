@@ -1,5 +1,7 @@
 """The same readings in any JSON layout (compact, spaced, pretty-printed, keys in another
-order) are read the same and stored as the same rows: the parse follows JSON, not bytes."""
+order) are read the same and stored as the same rows: the parse follows JSON, not bytes. Each
+test runs through the parse's accelerator and through the reference stream parse
+(`parse_path`)."""
 
 import io
 import json
@@ -8,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from meters.ingest import ingest_location
-from meters.ingest.parse import ParsedReading, parse_readings
+from meters.ingest import fast, ingest_location
+from meters.ingest.parse import ParsedReading
 from meters.models import Reading
 from tests.conftest import CONSUMER, challenge_records
 from tests.factories import EXPORT, feed_record, feed_series
@@ -46,18 +48,18 @@ LAYOUTS = {
 
 
 def parsed(body: str) -> list:
-    return list(parse_readings(io.BytesIO(body.encode())))
+    return list(fast.parse_readings(io.BytesIO(body.encode())))
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_every_layout_reads_the_same_as_the_compact_one(layout):
+def test_every_layout_reads_the_same_as_the_compact_one(parse_path, layout):
     data = {"data": records()}
 
     assert parsed(LAYOUTS[layout](data)) == parsed(LAYOUTS["compact"](data))
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_every_layout_stores_the_same_rows(layout, tmp_path, db):
+def test_every_layout_stores_the_same_rows(parse_path, layout, tmp_path, db):
     path = tmp_path / "feed.json"
     path.write_text(LAYOUTS[layout]({"data": records()}))
 
