@@ -399,6 +399,8 @@ def visible_channels(
     None when that is every channel (a staff user, no filter), which a query need not name."""
     if _reads_every_unit(user) and not muids and not obis:
         return None
+    if not _is_reader(user):
+        return Channel.objects.none()
     channels = Channel.objects.filter(unit__in=visible_units(user=user))
     if muids:
         channels = channels.filter(unit__muid__in=muids)

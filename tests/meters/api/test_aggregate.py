@@ -89,6 +89,7 @@ def test_buckets_carry_their_local_start_end_and_unit(api, challenge_data):
         "unit": "kWh",
         "count": 96,
         "expected": 96,
+        "pruned": False,
     }
 
 

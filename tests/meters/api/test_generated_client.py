@@ -115,7 +115,16 @@ def test_the_generated_client_reads_the_aggregate_csv_as_text(api_client):
 
     rows = csv_rows(text)
     assert len(rows) == 24
-    assert list(rows[0]) == ["muid", "obis", "start", "end", "value", "count", "expected"]
+    assert list(rows[0]) == [
+        "muid",
+        "obis",
+        "start",
+        "end",
+        "value",
+        "count",
+        "expected",
+        "pruned",
+    ]
 
 
 def test_the_generated_client_gets_an_error_of_a_csv_operation_as_typed_json(api_client):

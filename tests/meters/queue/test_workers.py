@@ -33,9 +33,9 @@ def polled(count: int):
 
 
 def assert_every_reading_once(units: int) -> None:
-    per_channel = Reading.objects.values("channel_id").annotate(n=Count("id"))
+    per_channel = Reading.objects.values("channel_id").annotate(n=Count("pk"))
     assert sorted(row["n"] for row in per_channel) == [READINGS_PER_UNIT] * units
-    repeated = Reading.objects.values("channel_id", "timestamp").annotate(n=Count("id"))
+    repeated = Reading.objects.values("channel_id", "timestamp").annotate(n=Count("pk"))
     assert not repeated.filter(n__gt=1).exists()
 
 
