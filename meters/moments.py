@@ -1,7 +1,7 @@
 """Points in time: parsing what users type (ISO 8601 with an offset, or a plain date), and
 showing them."""
 
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -62,3 +62,37 @@ def local_text(moment: datetime | None, fmt: str = "Y-m-d H:i") -> str:
         return dateformat.format(timezone.localtime(moment), fmt)
     except OverflowError:
         return f"{dateformat.format(moment.astimezone(UTC), fmt)} UTC"
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of `day` in `tz`.
+
+    Where a DST change skips local midnight, zoneinfo places 00:00 at the instant of the change,
+    which is where that day begins.
+    """
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC).astimezone(tz)
+
+
+HOUR = timedelta(hours=1)
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of the UTC hour that holds `moment`."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(moment: datetime) -> datetime:
+    """The first UTC hour boundary at or after `moment`."""
+    floor = hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def day_floor(moment: datetime, *, tz: ZoneInfo) -> datetime:
+    """The start of the local day of `tz` that holds `moment`."""
+    return local_midnight(moment.astimezone(tz).date(), tz)
+
+
+def day_ceil(moment: datetime, *, tz: ZoneInfo) -> datetime:
+    """The first local midnight of `tz` at or after `moment`."""
+    floor = day_floor(moment, tz=tz)
+    return floor if floor == moment else local_midnight(floor.date() + timedelta(days=1), tz)

@@ -12,7 +12,7 @@ floating point) the rounding removes the noise, as energy_sum does.
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -29,7 +29,7 @@ from meters.models import (
     RollupStatus,
     Unit,
 )
-from meters.moments import EARLIEST, LATEST
+from meters.moments import EARLIEST, LATEST, day_ceil, hour_ceil
 from meters.partitions import raw_readings_since
 
 READINGS = Reading._meta.db_table
@@ -50,16 +50,10 @@ class Grain:
     def first_after(self, moment: datetime) -> tuple[datetime | date, datetime]:
         """The first period that begins at or after `moment`: its key and its start."""
         if self.model is HourRollup:
-            hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            start = hour if hour == moment else hour + timedelta(hours=1)
+            start = hour_ceil(moment)
             return start, start
-        from meters.selectors import local_midnight  # meters.selectors reads this module
-
-        zone = ZoneInfo(day_zone())
-        day = moment.astimezone(zone).date()
-        if local_midnight(day, zone) < moment:
-            day += timedelta(days=1)
-        return day, local_midnight(day, zone)
+        start = day_ceil(moment, tz=ZoneInfo(day_zone()))
+        return start.date(), start
 
     def of(self, timestamp: str) -> tuple[str, list]:
         """SQL for the period that holds the instant in column `timestamp`, with its params."""

@@ -7,7 +7,7 @@ The database groups and aggregates; Python only turns each bucket key into its s
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache, partial
@@ -46,7 +46,16 @@ from meters.models import (
     Reading,
     Unit,
 )
-from meters.moments import EARLIEST, LATEST
+from meters.moments import (
+    EARLIEST,
+    HOUR,
+    LATEST,
+    day_ceil,
+    day_floor,
+    hour_ceil,
+    hour_floor,
+    local_midnight,
+)
 
 # Each reading covers 15 minutes; a complete bucket holds its length / 15 minutes readings.
 READING_INTERVAL = timedelta(minutes=15)
@@ -259,15 +268,6 @@ class Bucket(NamedTuple):  # a tuple: an hourly month builds 720, five times fas
     pruned: bool = False
 
 
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    """The first instant of `day` in `tz`.
-
-    Where a DST change skips local midnight, zoneinfo places 00:00 at the instant of the change,
-    which is where that day begins.
-    """
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC).astimezone(tz)
-
-
 def bucket_start(moment: datetime, *, interval: Interval, tz: ZoneInfo) -> datetime:
     """The start, in `tz`, of the bucket that holds `moment`."""
     local = moment.astimezone(tz)
@@ -456,8 +456,6 @@ def readings_aggregate(
 
 # --- Where the buckets are read from --------------------------------------------------------
 
-HOUR = timedelta(hours=1)
-
 
 def _parts(
     *,
@@ -508,14 +506,14 @@ def _parts(
         and not interval.minutes
         and str(tz) == rollups.day_zone()
     ):
-        floor, ceil = partial(_day_floor, tz=tz), partial(_day_ceil, tz=tz)
+        floor, ceil = partial(day_floor, tz=tz), partial(day_ceil, tz=tz)
 
         def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
             days = DayRollup.objects.filter(day__gte=a.date(), day__lt=b.date())
             return days, "day"
 
     elif rollups.HOUR.period in state.grains and whole_hour_offsets(tz, low, high):
-        floor, ceil = _hour_floor, _hour_ceil
+        floor, ceil = hour_floor, hour_ceil
 
         def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
             return HourRollup.objects.filter(hour__gte=a, hour__lt=b), "hour"
@@ -547,24 +545,6 @@ def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None,
         span = channels.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
         first, last = _span_in_bounds(span["first"], span["last"], channels=channels)
     return first, last and last + READING_INTERVAL
-
-
-def _hour_floor(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _hour_ceil(moment: datetime) -> datetime:
-    floor = _hour_floor(moment)
-    return floor if floor == moment else floor + HOUR
-
-
-def _day_floor(moment: datetime, *, tz: ZoneInfo) -> datetime:
-    return local_midnight(moment.astimezone(tz).date(), tz)
-
-
-def _day_ceil(moment: datetime, *, tz: ZoneInfo) -> datetime:
-    floor = _day_floor(moment, tz=tz)
-    return floor if floor == moment else local_midnight(floor.date() + timedelta(days=1), tz)
 
 
 def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:

@@ -7,12 +7,12 @@ import pytest
 from django.db import connection
 
 from meters.models import Reading
+from meters.moments import local_midnight
 from meters.selectors import (
     Agg,
     Interval,
     bucket_bounds,
     bucket_start,
-    local_midnight,
     readings_aggregate,
     visible_channels,
 )
