@@ -250,11 +250,17 @@ def aggregate_data(
 DURATION_POINTS = 101
 
 
+# Places a figure keeps in JSON: the stored scale (1 mWh), without float noise such as
+# 97.60820000000001.
+FIGURE_PLACES = 6
+
+
 def _number(value) -> float | None:
-    """A float for JSON: None for NaN (a figure the data cannot give) and for None."""
+    """A float for JSON, rounded to FIGURE_PLACES: None for NaN (a figure the data cannot give)
+    and for None."""
     if value is None or value != value:
         return None
-    return float(value)
+    return round(float(value), FIGURE_PLACES)
 
 
 def _local(moment) -> str | None:
@@ -359,7 +365,7 @@ def _peaks(frame, *, month: bool) -> list[dict]:
     return [
         {
             "period": period.strftime("%Y-%m" if month else "%Y-%m-%d"),
-            "peak_kw": float(peak),
+            "peak_kw": _number(peak),
             "at": at.isoformat(),
         }
         for period, peak, at in frame[["peak", "at"]].itertuples()
@@ -377,18 +383,19 @@ def profile_data(*, muid, obis: str, window) -> dict:
             {round(i * (len(duration) - 1) / (DURATION_POINTS - 1)) for i in range(DURATION_POINTS)}
         )
         load = {
-            "energy_kwh": figures.energy,
-            "mean_kw": figures.mean_power,
-            "peak_kw": figures.peak_power,
+            "energy_kwh": _number(figures.energy),
+            "mean_kw": _number(figures.mean_power),
+            "peak_kw": _number(figures.peak_power),
             "peak_at": figures.peak_at.isoformat(),
             "base_load_kw": _number(figures.base_load),
             "load_factor": _number(figures.load_factor),
             "utilisation_hours": _number(figures.utilisation_hours),
-            "annual_energy_kwh": figures.annual_energy,
+            "annual_energy_kwh": _number(figures.annual_energy),
             "daily_peaks": _peaks(figures.daily_peaks, month=False),
             "monthly_peaks": _peaks(figures.monthly_peaks, month=True),
             "duration_curve": [
-                {"hours": float(duration.index[i]), "kw": float(duration.iloc[i])} for i in picks
+                {"hours": _number(duration.index[i]), "kw": _number(duration.iloc[i])}
+                for i in picks
             ],
         }
     standard = None

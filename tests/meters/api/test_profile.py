@@ -36,6 +36,14 @@ def test_the_producer_is_pv_feed_in_with_its_figures(api, challenge_data):
     assert set(answer["forecast"]["mase"]) == {"naive_day", "naive_week", "ets"}
 
 
+def test_figures_are_written_at_the_stored_scale_without_float_noise(api, challenge_data):
+    """97.6082 kWh, not the 97.60820000000001 that adding floats gives."""
+    answer = api(profile_url(CONSUMER.muid), tz="Europe/Zurich").json()
+
+    assert answer["passport"]["energy_kwh"] == float(CONSUMER.total)
+    assert answer["load"]["energy_kwh"] == float(CONSUMER.total)
+
+
 def test_the_answer_is_what_the_report_page_shows(api, staff_client, challenge_data):
     answer = api(profile_url(CONSUMER.muid)).json()
     page = staff_client.get(f"/analysis/{CONSUMER.muid}/").content.decode()
