@@ -150,6 +150,15 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.started
 
 
+def run_and_print(run, args, **options) -> None:
+    """Run a benchmark with the command line's options (all but --json, `options` overriding),
+    time it, and print its results, written to --json when given."""
+    started = time.monotonic()
+    results = run(**({k: v for k, v in vars(args).items() if k != "json"} | options))
+    results["total_s"] = round(time.monotonic() - started, 1)
+    print_results(results, args.json)
+
+
 def print_results(results: dict, path: Path | None) -> None:
     """Print the results as JSON, and write them to `path` when given."""
     text = json.dumps(results, indent=2, default=str)

@@ -18,7 +18,6 @@ meters_reading (`LIKE .. INCLUDING ALL`: the same indexes).
 import argparse
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -29,9 +28,9 @@ from bench.common import (
     django_env,
     drop_database,
     migrate,
-    print_results,
     psql,
     recreate_database,
+    run_and_print,
     run_ingest,
 )
 from bench.feeds import LAYOUTS, serve, unit_muid, write_csv, write_unit_documents
@@ -152,12 +151,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["fleet", "documents"], help="one of the two workloads")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    started = time.monotonic()
-    options = {k: v for k, v in vars(args).items() if k != "json"}
-    options["delay"] = args.delay / 1000
-    results = run(**options)
-    results["total_s"] = round(time.monotonic() - started, 1)
-    print_results(results, args.json)
+    run_and_print(run, args, delay=args.delay / 1000)
 
 
 if __name__ == "__main__":

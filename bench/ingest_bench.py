@@ -11,7 +11,6 @@ readings by default) served over HTTP on loopback, with the peak memory of the i
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import (
@@ -20,9 +19,9 @@ from bench.common import (
     drop_database,
     load_average,
     migrate,
-    print_results,
     psql,
     recreate_database,
+    run_and_print,
     run_ingest,
     setup_django,
 )
@@ -111,10 +110,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    started = time.monotonic()
-    results = run(**{k: v for k, v in vars(args).items() if k != "json"})
-    results["total_s"] = round(time.monotonic() - started, 1)
-    print_results(results, args.json)
+    run_and_print(run, args)
 
 
 if __name__ == "__main__":

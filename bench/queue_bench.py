@@ -32,9 +32,9 @@ from bench.common import (
     drop_database,
     load_average,
     migrate,
-    print_results,
     psql,
     recreate_database,
+    run_and_print,
     run_ingest,
 )
 from bench.feeds import serve, unit_muid, write_unit_documents
@@ -194,12 +194,7 @@ def main() -> None:
     parser.add_argument("--database", default="exnaton_bench_queue")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    started = time.monotonic()
-    options = {k: v for k, v in vars(args).items() if k != "json"}
-    options["delay"] = args.delay / 1000
-    results = run(**options)
-    results["total_s"] = round(time.monotonic() - started, 1)
-    print_results(results, args.json)
+    run_and_print(run, args, delay=args.delay / 1000)
 
 
 if __name__ == "__main__":

@@ -440,7 +440,7 @@ def readings_aggregate(
     )
     bounds = bucket_bounds(interval=interval, tz=tz)
     pruned = state.raw_since
-    for _, key, value, count, muid, obis in _buckets(parts, agg=agg):
+    for _, key, value, count, muid, obis in _buckets(parts, interval=interval, agg=agg, tz=tz):
         start, end, expected = bounds(key)
         yield Bucket(
             muid=muid,
@@ -466,9 +466,9 @@ def _parts(
     interval: Interval,
     tz: ZoneInfo,
     state: rollups.State,
-) -> list[tuple[QuerySet, Interval, ZoneInfo, str]]:
-    """The stretches of [start, end) and what each is read from: (rows, interval, zone, the
-    column of each row's instant or day).
+) -> list[tuple[QuerySet, str]]:
+    """The stretches of [start, end) and what each is read from: (rows, the column of each
+    row's instant or day).
 
     The rollups hold every quality, so a filter by quality reads the readings; so does 15min.
     Days, weeks and months in the zone of the day rollups read those (and hours of any
@@ -486,7 +486,7 @@ def _parts(
     def raw(low: datetime | None, high: datetime | None):
         part = readings if low is None else readings.filter(timestamp__gte=low)
         part = part if high is None else part.filter(timestamp__lt=high)
-        return (part, interval, tz, "timestamp")
+        return (part, "timestamp")
 
     if qualities or interval is Interval.MINUTES_15:
         return [raw(start, end)]
@@ -528,7 +528,7 @@ def _parts(
     rows, column = periods(a, b)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
-    parts = [(rows, interval, tz, column)]
+    parts = [(rows, column)]
     # The readings before and after the whole periods, if any can be there.
     if low < a:
         parts.append(raw(start, a))
@@ -585,7 +585,7 @@ def _day_key(interval: Interval):
 
 def _partial(agg: Agg, *, column: str):
     """The aggregate of one part of a bucket, and its reading count, such that the parts of a
-    bucket combine (see OUTER): sums and counts add, minima and maxima compare, and an
+    bucket combine (see _buckets): sums and counts add, minima and maxima compare, and an
     average is their sum over their count."""
     total = DecimalField(max_digits=SUM_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES)
     if column == "timestamp":  # readings
@@ -609,7 +609,9 @@ def _partial(agg: Agg, *, column: str):
     return value, count
 
 
-def _buckets(parts: list[tuple[QuerySet, Interval, ZoneInfo, str]], *, agg: Agg) -> Iterator:
+def _buckets(
+    parts: list[tuple[QuerySet, str]], *, interval: Interval, agg: Agg, tz: ZoneInfo
+) -> Iterator:
     """Rows (channel id, bucket key, value, count, muid as text, OBIS code), ordered by muid,
     OBIS code and key, streamed through a server-side cursor.
 
@@ -624,7 +626,7 @@ def _buckets(parts: list[tuple[QuerySet, Interval, ZoneInfo, str]], *, agg: Agg)
     (on PostgreSQL none is needed, below).
     """
     compiled = []
-    for rows, interval, tz, column in parts:
+    for rows, column in parts:
         value, count = _partial(agg, column=column)
         key = _day_key(interval) if column == "day" else _bucket_key(interval, tz, column)
         per_channel = (
