@@ -17,7 +17,7 @@ lives in the database, not in memory.
 
 import io
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,6 +60,9 @@ ROWS_PER_INSERT = 1_000
 # Memory PostgreSQL may use per sort or hash while the staged rows are merged (this
 # connection only): with room they hash instead of sorting on disk.
 STAGING_WORK_MEM = "64MB"
+# Bytes handed to COPY per read of the staged text: psycopg2 takes the GIL back for each read,
+# which the fetchers' parsing holds most of the time (its default reads 8 KiB).
+COPY_PIECE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,20 @@ class LoadCounts:
     obis_codes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A segment's readings encoded for the staging table (Loader.encode): COPY's text on
+    PostgreSQL, row tuples on SQLite."""
+
+    source: int
+    count: int
+    data: str | list[tuple]
+
+
 @dataclass
 class _Staged:
-    """What is staged of one source that is not written yet."""
+    """What is staged of one source that is not written yet. `rows` belongs to the writing
+    thread; the channels and runs to the thread that reads the source, until it is read."""
 
     rows: int = 0
     channels: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)  # -> channel key
@@ -103,6 +117,8 @@ class Loader:
     def __init__(self) -> None:
         self._postgres = connection.vendor == "postgresql"
         self._sources: dict[int, _Staged] = {}
+        # The connection's own adapter, called on the fetcher threads (it does not connect).
+        self._adapt = connection.ops.adapt_datetimefield_value
         timestamp = Reading._meta.get_field("timestamp").db_type(connection)
         value = Reading._meta.get_field("value").db_type(connection)
         labels = "quality varchar(32) NOT NULL, measurement varchar(32) NOT NULL"
@@ -141,19 +157,30 @@ class Loader:
     def staged_rows(self, source: int) -> int:
         return self._sources[source].rows if source in self._sources else 0
 
-    def stage(self, segments: list[Segment]) -> None:
-        """Add the readings of `segments` to the staging table, in one statement."""
+    def encode(self, segment: Segment) -> "Rows":
+        """The segment's readings as the staging table takes them, its channels and their runs
+        noted. Called on the thread that reads the segment's source, off the writing thread:
+        until the source is read to the end, only that thread touches its channels and runs."""
+        keys = self._keys(segment)
+        if self._postgres:
+            return Rows(segment.source, len(keys), self._lines(segment, keys))
+        return Rows(segment.source, len(keys), self._rows(segment, keys))
+
+    def stage(self, encoded: list["Rows"]) -> None:
+        """Add encoded readings to the staging table, in one statement."""
         with connection.cursor() as cursor:
             if self._postgres:
-                text = "".join([self._lines(segment) for segment in segments])
-                cursor.copy_expert(f"COPY {STAGED} FROM STDIN", io.StringIO(text))
+                text = io.StringIO("".join([rows.data for rows in encoded]))
+                cursor.copy_expert(f"COPY {STAGED} FROM STDIN", text, COPY_PIECE)
             else:
                 cursor.executemany(
                     f"INSERT INTO {STAGED} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    [row for segment in segments for row in self._rows(segment)],
+                    [row for rows in encoded for row in rows.data],
                 )
+        for rows in encoded:
+            self._sources[rows.source].rows += rows.count
 
-    def _lines(self, segment: Segment) -> str:
+    def _lines(self, segment: Segment, keys: list[int]) -> str:
         """The segment's rows as the text COPY reads (a reading is a tuple: unpacked, not
         looked up field by field)."""
         head = f"{segment.source}\t{segment.response}\t"
@@ -161,25 +188,17 @@ class Loader:
             [
                 f"{head}{record}\t{key}\t{text}\t{value}\t{quality}\t{measurement}\n"
                 for key, (record, _, _, _, value, quality, measurement, text) in zip(
-                    self._keys(segment), segment.readings, strict=True
+                    keys, segment.readings, strict=True
                 )
             ]
         )
 
-    def _rows(self, segment: Segment) -> Iterable[tuple]:
-        source, response = segment.source, segment.response
-        adapt = connection.ops.adapt_datetimefield_value
-        for key, r in zip(self._keys(segment), segment.readings, strict=True):
-            yield (
-                source,
-                response,
-                r.record,
-                key,
-                adapt(r.timestamp),
-                r.value,
-                r.quality,
-                r.measurement,
-            )
+    def _rows(self, segment: Segment, keys: list[int]) -> list[tuple]:
+        source, response, adapt = segment.source, segment.response, self._adapt
+        return [
+            (source, response, r.record, key, adapt(r.timestamp), r.value, r.quality, r.measurement)
+            for key, r in zip(keys, segment.readings, strict=True)
+        ]
 
     def _keys(self, segment: Segment) -> list[int]:
         """The channel key of each reading, noting whether a channel's timestamps stop
@@ -189,7 +208,6 @@ class Loader:
         the channel changes (muids and OBIS codes are shared objects: an identity test).
         """
         staged = self._sources.setdefault(segment.source, _Staged())
-        staged.rows += len(segment.readings)
         channels, runs = staged.channels, staged.runs
         keys = []
         muid = obis = run = None
@@ -423,11 +441,14 @@ class Loader:
                     + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)),
                     [value for row in chunk for value in row],
                 )
-            # A channel with a stored reading in its staged span is not fresh.
+            # A channel with a stored reading in its staged span is not fresh. OFFSET 0 keeps
+            # the test one index probe per channel: PostgreSQL would otherwise turn EXISTS
+            # into a join that reads every stored reading.
             cursor.execute(
                 f"UPDATE {CHANNELS} SET fresh = false WHERE fresh AND EXISTS (SELECT 1 FROM "
                 f"{READINGS} r WHERE r.channel_id = {CHANNELS}.channel_id "
-                f"AND r.timestamp >= {CHANNELS}.first AND r.timestamp <= {CHANNELS}.last)"
+                f"AND r.timestamp >= {CHANNELS}.first AND r.timestamp <= {CHANNELS}.last "
+                "LIMIT 1 OFFSET 0)"
             )
 
     def _refresh_channels(self) -> None:

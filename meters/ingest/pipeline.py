@@ -9,6 +9,7 @@ written again one source at a time, so each source stays all or nothing. Reports
 order the sources were given.
 """
 
+import heapq
 import logging
 import queue
 import threading
@@ -31,7 +32,7 @@ from django.db.models.functions import TruncDay
 from meters.ingest import schedule
 from meters.ingest.errors import one_line
 from meters.ingest.fetch import http_session, unit_url
-from meters.ingest.load import LoadCounts, Loader
+from meters.ingest.load import LoadCounts, Loader, Rows
 from meters.ingest.read import (
     SHOWN_REJECTIONS,
     Discard,
@@ -57,12 +58,20 @@ logger = logging.getLogger(__name__)
 FLUSH_READINGS = 100_000
 FLUSH_SOURCES = 500
 FLUSH_WAIT = 0.5
+# Readings received are staged together, once this many wait or before a flush: each
+# statement costs the writer a round trip and a wait for the interpreter's lock.
+STAGE_READINGS = 50_000
+# Segments that may wait for the writer (with one per fetcher more): enough for the parse to
+# go on through a flush of FLUSH_READINGS, and at most a few hundred thousand readings held.
+BUFFERED_SEGMENTS = 256
 # Responses parsed at once (see read.read_source); more only switch between threads.
 PARSE_SLOTS = 2
 # How often a fetcher blocked on a full queue looks whether the run was stopped (seconds).
 POLL = 0.1
 
 Progress = Callable[[int], None]
+# What a fetcher hands to the writer: a message, its segments encoded (Loader.encode).
+Handed = Rows | Discard | Done
 
 
 @dataclass
@@ -227,6 +236,53 @@ def _merged(windows: list[Window]) -> tuple[Window, ...]:
     return tuple(merged)
 
 
+class _ParseTurns:
+    """At most `slots` responses parsed at once, their sources served in the order given.
+
+    In order, because a document read to the end is written only after the earlier ones still
+    being read (see _Run._writable): one that overtook an earlier document would wait, staged.
+    A slot freed is handed to the first source waiting, waking that fetcher alone.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, threading.Event]] = []  # a heap, by source
+        self._lock = threading.Lock()
+
+    def of(self, source: int) -> "_ParseTurn":
+        return _ParseTurn(self, source)
+
+    def acquire(self, source: int) -> None:
+        with self._lock:
+            if self._free:  # then nobody waits: a freed slot goes to a waiting source
+                self._free -= 1
+                return
+            handed = threading.Event()
+            heapq.heappush(self._waiting, (source, handed))
+        handed.wait()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                heapq.heappop(self._waiting)[1].set()
+            else:
+                self._free += 1
+
+
+@dataclass(frozen=True)
+class _ParseTurn:
+    """The parse slot of one source, taken once per response."""
+
+    turns: _ParseTurns
+    source: int
+
+    def __enter__(self) -> None:
+        self.turns.acquire(self.source)
+
+    def __exit__(self, *exc_info) -> None:
+        self.turns.release()
+
+
 class _Stopped(Exception):
     """The run ended while a fetcher still had something to hand over."""
 
@@ -247,10 +303,10 @@ class _Run:
         self._on_report = on_report
         self._threads = min(concurrency, len(self._sources))
         # Bounded: a fetcher waits while the writer is behind, so memory stays bounded.
-        self._messages: queue.Queue[Message] = queue.Queue(maxsize=2 * self._threads + 4)
+        self._messages: queue.Queue[Handed] = queue.Queue(maxsize=self._threads + BUFFERED_SEGMENTS)
         self._pending = deque(enumerate(self._sources))
         self._stop = threading.Event()
-        self._parse_slot = threading.Semaphore(PARSE_SLOTS)
+        self._parse_turns = _ParseTurns(PARSE_SLOTS)
         self._started: list[float] = [0.0] * len(self._sources)
         self._polled_at: dict[int, datetime] = {}
         self._tallies: dict[int, Tally] = {}
@@ -262,6 +318,8 @@ class _Run:
         self._taken = 0  # sources the fetchers have taken, as far as this thread has seen
         self._unfinished: set[int] = set()  # of those, the ones without a Done yet
         self._staged = 0
+        self._unstaged: list[Rows] = []  # received, not staged yet
+        self._unstaged_readings = 0
         self._loader: Loader
 
     def run(self) -> list[IngestReport]:
@@ -305,8 +363,8 @@ class _Run:
                         source,
                         session=session,
                         strict=self._strict,
-                        emit=self._put,
-                        parse_slot=self._parse_slot,
+                        emit=self._emit,
+                        parse_slot=self._parse_turns.of(index),
                     )
                 except _Stopped:
                     return
@@ -319,7 +377,12 @@ class _Run:
         finally:
             session.close()
 
-    def _put(self, message: Message) -> None:
+    def _emit(self, message: Message) -> None:
+        """Hand a message to the writer; a segment's readings are encoded here, on the
+        fetcher's thread, so that the writer's thread mostly waits on the database."""
+        self._put(self._loader.encode(message) if type(message) is Segment else message)
+
+    def _put(self, message: Handed) -> None:
         while not self._stop.is_set():
             try:
                 self._messages.put(message, timeout=POLL)
@@ -330,7 +393,7 @@ class _Run:
 
     # --- the writing thread ------------------------------------------------------------------
 
-    def _receive(self, *, wait: bool = False) -> list[Message]:
+    def _receive(self, *, wait: bool = False) -> list[Handed]:
         """The next message (waiting at most until a batch is due, unless `wait`), and all
         that are ready."""
         timeout = None
@@ -347,31 +410,32 @@ class _Run:
                 break
         return messages
 
-    def _handle(self, messages: list[Message]) -> None:
-        segments: list[Segment] = []
+    def _handle(self, messages: list[Handed]) -> None:
         for message in messages:
-            if type(message) is Segment:
-                segments.append(message)
-                continue
-            self._stage(segments)  # in order: what came before the Discard or Done
-            segments = []
-            if type(message) is Discard:
+            if type(message) is Rows:
+                self._unstaged.append(message)
+                self._unstaged_readings += message.count
+            elif type(message) is Discard:
+                self._stage()  # what came before it, to be discarded with the rest
                 self._database(self._loader.discard, message.source, message.response)
             elif type(message) is Done:
                 self._finish_reading(message.source, message.tally)
-        self._stage(segments)
+        if self._unstaged_readings >= STAGE_READINGS:
+            self._stage()
 
-    def _stage(self, segments: list[Segment]) -> None:
-        segments = [s for s in segments if self._reports[s.source] is None]
-        if not segments:
+    def _stage(self) -> None:
+        """Stage the readings received so far, in one statement."""
+        encoded = [rows for rows in self._unstaged if self._reports[rows.source] is None]
+        self._unstaged, self._unstaged_readings = [], 0
+        if not encoded:
             return
         try:
-            self._loader.stage(segments)
+            self._loader.stage(encoded)
         except (DatabaseError, connection.Database.Error) as error:
-            for source in {segment.source for segment in segments}:
+            for source in {rows.source for rows in encoded}:
                 self._fail(source, f"database error: {one_line(error)}")
             return
-        self._staged += sum(len(segment.readings) for segment in segments)
+        self._staged += sum(rows.count for rows in encoded)
         if self._progress:
             self._progress(self._staged)
 
@@ -379,6 +443,8 @@ class _Run:
         self._done += 1
         self._reading().discard(source)
         if self._reports[source] is not None:  # failed while staging
+            # What its fetcher encoded after the failure (Loader.encode) is forgotten too.
+            self._database(self._loader.discard, source, None)
             return
         self._tallies[source] = tally
         if tally.error is not None:
@@ -442,6 +508,7 @@ class _Run:
         """Write `batch`; a batch the database refuses is written again source by source."""
         self._complete = [source for source in self._complete if source not in batch]
         self._complete_since = time.monotonic()
+        self._stage()
         try:
             results = self._loader.flush(
                 batch, strict=self._strict, before_commit=self._record_successes
