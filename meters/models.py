@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Round
 
 from meters.obis import HEX_PATTERN, ObisCode, decode
@@ -17,6 +17,12 @@ VALUE_DECIMAL_PLACES = 6
 VALUE_QUANTUM = Decimal(1).scaleb(-VALUE_DECIMAL_PLACES)
 # Room for sums of millions of readings.
 SUM_MAX_DIGITS = 24
+
+
+def temporary_table(name: str) -> str:
+    """The name of this connection's temporary table `name`, qualified so that a permanent
+    table of that name is never meant."""
+    return f"pg_temp.{name}" if connection.vendor == "postgresql" else f"temp.{name}"
 
 
 def energy_sum(field: str = "value") -> Round:

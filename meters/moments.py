@@ -96,3 +96,29 @@ def day_ceil(moment: datetime, *, tz: ZoneInfo) -> datetime:
     """The first local midnight of `tz` at or after `moment`."""
     floor = day_floor(moment, tz=tz)
     return floor if floor == moment else local_midnight(floor.date() + timedelta(days=1), tz)
+
+
+def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:
+    """Whether every offset of `tz` from UTC in [low, high) is a whole number of hours, so that
+    its hours and days begin on UTC hours (Asia/Kathmandu's do not, nor Europe/Zurich's
+    before 1894)."""
+    return all(
+        _whole_hour_year(str(tz), year)
+        for year in range(low.astimezone(UTC).year, high.astimezone(UTC).year + 1)
+    )
+
+
+@cache
+def _whole_hour_year(zone: str, year: int) -> bool:
+    """Whether the offsets of `zone` in the UTC year are whole hours: sampled each day at 0:00
+    UTC, and each hour between two days whose offsets differ (a change of offset)."""
+    tz = ZoneInfo(zone)
+    day, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    offset = day.astimezone(tz).utcoffset()
+    while day < end:
+        following = (day + timedelta(days=1)).astimezone(tz).utcoffset()
+        moments = [day] if following == offset else [day + h * HOUR for h in range(24)]
+        if any(moment.astimezone(tz).utcoffset() % HOUR for moment in moments):
+            return False
+        day, offset = day + timedelta(days=1), following
+    return True

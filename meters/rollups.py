@@ -12,7 +12,7 @@ floating point) the rounding removes the noise, as energy_sum does.
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,14 +28,18 @@ from meters.models import (
     RetentionBoundary,
     RollupStatus,
     Unit,
+    temporary_table,
 )
-from meters.moments import EARLIEST, LATEST, day_ceil, hour_ceil
+from meters.moments import EARLIEST, LATEST, day_ceil, hour_ceil, whole_hour_offsets
+from meters.moments import HOUR as HOUR_LENGTH
 from meters.partitions import raw_readings_since
 
 READINGS = Reading._meta.db_table
 COLUMNS = "channel_id, {period}, value_sum, reading_count, value_min, value_max"
 # A local day lies within 25 hours of any instant in it.
 DAY_REACH_HOURS = 25
+# The hour sums of the readings one `add` adds, from which it sums their days too.
+ADDED_HOURS = "rollup_added_hours"
 
 
 @dataclass(frozen=True)
@@ -93,22 +97,66 @@ def add(cursor, inserted: str) -> None:
     """Add readings just inserted to the rollups of their periods.
 
     `inserted` is a query of (channel_id, timestamp, value) rows, none of them stored before
-    this transaction: a period's sum and count grow by theirs, its min and max widen.
+    this transaction: a period's sum and count grow by theirs, its min and max widen. They are
+    summed per hour once; the days are summed from those hours when each hour lies in one local
+    day (the day zone's offsets are whole hours over their span), else from the readings again.
     """
-    for grain in GRAINS:
-        t, period = grain.table, grain.period
-        key, params = grain.of("n.timestamp")
-        cursor.execute(
-            f"INSERT INTO {t} ({COLUMNS.format(period=period)}) "
-            f"SELECT n.channel_id, {key}, {_round('SUM(n.value)')}, COUNT(*), MIN(n.value), "
-            f"MAX(n.value) FROM ({inserted}) n GROUP BY 1, 2 "
-            f"ON CONFLICT (channel_id, {period}) DO UPDATE SET "
-            f"value_sum = {_round(f'{t}.value_sum + excluded.value_sum')}, "
-            f"reading_count = {t}.reading_count + excluded.reading_count, "
-            f"value_min = {_kept(t, 'value_min', '<')}, "
-            f"value_max = {_kept(t, 'value_max', '>')}",
+    columns = COLUMNS.format(period=HOUR.period)
+    cursor.execute(f"DROP TABLE IF EXISTS {temporary_table(ADDED_HOURS)}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {ADDED_HOURS} AS SELECT {columns} FROM {HOUR.table} WHERE 1 = 0"
+    )
+    key, params = HOUR.of("n.timestamp")
+    cursor.execute(
+        f"INSERT INTO {ADDED_HOURS} ({columns}) SELECT n.channel_id, {key}, "
+        f"{_round('SUM(n.value)')}, COUNT(*), MIN(n.value), MAX(n.value) "
+        f"FROM ({inserted}) n GROUP BY 1, 2",
+        params,
+    )
+    _merge(cursor, HOUR, f"SELECT {columns} FROM {ADDED_HOURS}", [])
+    cursor.execute(f"SELECT MIN(hour), MAX(hour) FROM {ADDED_HOURS}")
+    low, high = (_utc(moment) for moment in cursor.fetchone())
+    if low is not None and whole_hour_offsets(ZoneInfo(day_zone()), low, high + HOUR_LENGTH):
+        key, params = DAY.of("h.hour")
+        _merge(
+            cursor,
+            DAY,
+            f"SELECT h.channel_id, {key}, {_round('SUM(h.value_sum)')}, SUM(h.reading_count), "
+            f"MIN(h.value_min), MAX(h.value_max) FROM {ADDED_HOURS} h GROUP BY 1, 2",
             params,
         )
+    elif low is not None:
+        key, params = DAY.of("n.timestamp")
+        _merge(
+            cursor,
+            DAY,
+            f"SELECT n.channel_id, {key}, {_round('SUM(n.value)')}, COUNT(*), MIN(n.value), "
+            f"MAX(n.value) FROM ({inserted}) n GROUP BY 1, 2",
+            params,
+        )
+    cursor.execute(f"DROP TABLE {temporary_table(ADDED_HOURS)}")
+
+
+def _merge(cursor, grain: Grain, rollups: str, params: list) -> None:
+    """Add the rollups of the query `rollups` (COLUMNS' order) to the stored ones of `grain`."""
+    t, period = grain.table, grain.period
+    # "WHERE true": SQLite's parser needs it before ON CONFLICT in INSERT .. SELECT.
+    cursor.execute(
+        f"INSERT INTO {t} ({COLUMNS.format(period=period)}) SELECT * FROM ({rollups}) r "
+        f"WHERE true ON CONFLICT (channel_id, {period}) DO UPDATE SET "
+        f"value_sum = {_round(f'{t}.value_sum + excluded.value_sum')}, "
+        f"reading_count = {t}.reading_count + excluded.reading_count, "
+        f"value_min = {_kept(t, 'value_min', '<')}, "
+        f"value_max = {_kept(t, 'value_max', '>')}",
+        params,
+    )
+
+
+def _utc(moment: datetime | str | None) -> datetime | None:
+    """A moment as the database returns it (SQLite: naive UTC text) as an aware datetime."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def recompute(cursor, touched: str) -> None:

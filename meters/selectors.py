@@ -48,13 +48,13 @@ from meters.models import (
 )
 from meters.moments import (
     EARLIEST,
-    HOUR,
     LATEST,
     day_ceil,
     day_floor,
     hour_ceil,
     hour_floor,
     local_midnight,
+    whole_hour_offsets,
 )
 
 # Each reading covers 15 minutes; a complete bucket holds its length / 15 minutes readings.
@@ -545,32 +545,6 @@ def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None,
         span = channels.aggregate(first=Min("first_reading_at"), last=Max("last_reading_at"))
         first, last = _span_in_bounds(span["first"], span["last"], channels=channels)
     return first, last and last + READING_INTERVAL
-
-
-def whole_hour_offsets(tz: ZoneInfo, low: datetime, high: datetime) -> bool:
-    """Whether every offset of `tz` from UTC in [low, high) is a whole number of hours, so that
-    its hours and days begin on UTC hours (Asia/Kathmandu's do not, nor Europe/Zurich's
-    before 1894)."""
-    return all(
-        _whole_hour_year(str(tz), year)
-        for year in range(low.astimezone(UTC).year, high.astimezone(UTC).year + 1)
-    )
-
-
-@cache
-def _whole_hour_year(zone: str, year: int) -> bool:
-    """Whether the offsets of `zone` in the UTC year are whole hours: sampled each day at 0:00
-    UTC, and each hour between two days whose offsets differ (a change of offset)."""
-    tz = ZoneInfo(zone)
-    day, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    offset = day.astimezone(tz).utcoffset()
-    while day < end:
-        following = (day + timedelta(days=1)).astimezone(tz).utcoffset()
-        moments = [day] if following == offset else [day + h * HOUR for h in range(24)]
-        if any(moment.astimezone(tz).utcoffset() % HOUR for moment in moments):
-            return False
-        day, offset = day + timedelta(days=1), following
-    return True
 
 
 # --- The aggregation query ------------------------------------------------------------------

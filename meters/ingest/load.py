@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from meters import rollups
 from meters.ingest.read import SHOWN_REJECTIONS, Segment
-from meters.models import Channel, Reading, Unit
+from meters.models import Channel, Reading, Unit, temporary_table
 from meters.partitions import raw_readings_since
 
 STAGED = "ingest_staged"
@@ -136,7 +136,7 @@ class Loader:
         }
         with connection.cursor() as cursor:
             for table, columns in self._tables.items():
-                cursor.execute(f"DROP TABLE IF EXISTS {_temporary(table)}")
+                cursor.execute(f"DROP TABLE IF EXISTS {temporary_table(table)}")
                 cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns})")
             if self._postgres:
                 cursor.execute(f"SET work_mem = '{STAGING_WORK_MEM}'")
@@ -145,7 +145,7 @@ class Loader:
     def close(self) -> None:
         with connection.cursor() as cursor:
             for table in self._tables:
-                cursor.execute(f"DROP TABLE IF EXISTS {_temporary(table)}")
+                cursor.execute(f"DROP TABLE IF EXISTS {temporary_table(table)}")
             if self._postgres:
                 cursor.execute("RESET work_mem; RESET application_name")
 
@@ -481,7 +481,3 @@ class Loader:
                 cursor.execute(f"DELETE FROM {STAGED} WHERE source IN ({marks})", sources)
             else:
                 cursor.execute(f"{empty} {STAGED}")
-
-
-def _temporary(table: str) -> str:
-    return f"pg_temp.{table}" if connection.vendor == "postgresql" else f"temp.{table}"

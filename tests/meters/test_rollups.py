@@ -4,7 +4,7 @@ command, and read by the aggregates only where they give exactly the buckets of 
 import io
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -247,6 +247,21 @@ def test_a_change_of_zone_rebuilds_the_days_and_until_then_they_are_not_read(yea
     # The readings of the first evening in New York, before its first whole day.
     assert tables_read(**query) == {"days", "readings"}
     assert buckets(**query) == from_readings(**query)
+
+
+def test_the_ingest_sums_the_days_of_a_zone_off_the_hour_from_the_readings(db, tmp_path, settings):
+    # Kathmandu is 5:45 ahead: its days do not begin on UTC hours, so they cannot be summed
+    # from the hour rollups as Zurich's are.
+    settings.TIME_ZONE = "Asia/Kathmandu"
+    call_command("rebuild_rollups", stdout=io.StringIO())
+    ingested(tmp_path, "import", records(MUID, IMPORT, YEAR, 20 * 96, gaps=True))
+    ingested(tmp_path, "export", records(OTHER, EXPORT, YEAR + timedelta(hours=3), 5 * 96))
+    query = {"interval": Interval.DAY, "agg": Agg.SUM, "tz": ZoneInfo("Asia/Kathmandu")}
+
+    assert tables_read(**query) == {"days", "readings"}
+    assert buckets(**query) == from_readings(**query)
+    # The export's first local day: 03:00 to 18:00 UTC, its end at 18:15 UTC (00:00 there).
+    assert DayRollup.objects.get(day=date(2023, 1, 1)).reading_count == 61
 
 
 def test_rebuild_with_nothing_to_do_says_so(db):
