@@ -61,9 +61,9 @@ FLUSH_WAIT = 0.5
 # Readings received are staged together, once this many wait or before a flush: each
 # statement costs the writer a round trip and a wait for the interpreter's lock.
 STAGE_READINGS = 50_000
-# Segments that may wait for the writer (with one per fetcher more): enough for the parse to
-# go on through a flush of FLUSH_READINGS, and at most a few hundred thousand readings held.
-BUFFERED_SEGMENTS = 256
+# Segments that may wait for the writer (with one per fetcher more), encoded for COPY (~70
+# bytes a reading): the parse goes on through a flush, and at most ~80 MB wait.
+BUFFERED_SEGMENTS = 1024
 # Responses parsed at once (see read.read_source); more only switch between threads.
 PARSE_SLOTS = 2
 # How often a fetcher blocked on a full queue looks whether the run was stopped (seconds).
