@@ -1,8 +1,9 @@
 """Load readings: stage them in a temporary table, then write many sources at once.
 
 The one write path, the same on PostgreSQL and SQLite:
-1. `stage`: segments of readings go into a temporary table as they arrive (PostgreSQL's COPY,
-   batched inserts on SQLite), each row tagged with its source, response and record;
+1. `stage`: segments of readings, encoded by the threads that read them (`encode`), go into a
+   temporary table (PostgreSQL's COPY, batched inserts on SQLite), each row tagged with its
+   source, response and record;
 2. `flush`, for a batch of complete sources, in one transaction: lock their units (creating
    those and the channels that are new), drop the duplicates inside each source (the first
    record wins), insert the rows of each channel that holds nothing in its staged span as they

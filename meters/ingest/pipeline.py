@@ -2,8 +2,9 @@
 
 Up to `concurrency` sources are fetched and parsed at once, each on a fetcher thread with its
 own HTTP session (meters/ingest/read.py): a poll mostly waits on the network, so many overlap.
-The calling thread owns the database connection: it stages what the fetchers hand over as it
-arrives and writes complete sources in batches (meters/ingest/load.py), each batch one
+The calling thread owns the database connection: it stages what the fetchers hand over (their
+segments encoded for the staging table on their own threads, so that this one mostly waits on
+the database) and writes complete sources in batches (meters/ingest/load.py), each batch one
 transaction. A source that fails is left out and reported; a batch the database refuses is
 written again one source at a time, so each source stays all or nothing. Reports come in the
 order the sources were given.
