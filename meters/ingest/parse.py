@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import accumulate
 from typing import IO, Any, NamedTuple
 
@@ -52,6 +53,8 @@ CANONICAL_TIMESTAMP = re.compile(
 )
 
 
+# Distinct timestamp texts whose reading is kept: about two years of quarter hours (~15 MB).
+TIMESTAMPS_KEPT = 65_536
 # The feed's own timestamp form, tested once per record: a bound method saves the lookups.
 _canonical = CANONICAL_TIMESTAMP.fullmatch
 # A key not looked at yet (None already means "not an OBIS code").
@@ -306,6 +309,15 @@ def _timestamp(raw: Any) -> tuple[datetime, str]:
         raise Invalid("missing 'timestamp'")
     if type(raw) is not str:
         raise Invalid(f"timestamp {_shown(raw)} is not a string")
+    return _instant(raw)
+
+
+# A fleet's documents repeat the same quarter hours (every unit reports 12:15, and a unit each
+# of its quarter hours once per channel): each distinct text is read once, a bounded number
+# kept (docs/BENCHMARKS.md measures it).
+@lru_cache(maxsize=TIMESTAMPS_KEPT)
+def _instant(raw: str) -> tuple[datetime, str]:
+    """The instant of a timestamp's text in UTC, and its text for the database."""
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
