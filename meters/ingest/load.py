@@ -237,12 +237,18 @@ class Loader:
             keys.append(key)
         return keys
 
+    def restart(self, source: int) -> None:
+        """Note a source's channels anew: called by the thread that reads it when it starts
+        again, every reading so far discarded (the writer's `discard(source, None)` follows)."""
+        self._sources[source] = _Staged()
+
     def discard(self, source: int, response: int | None) -> None:
         """Forget the staged readings of one response of a source (None: of all of them)."""
         with connection.cursor() as cursor:
             if response is None:
                 cursor.execute(f"DELETE FROM {STAGED} WHERE source = %s", [source])
-                self._sources.pop(source, None)
+                if source in self._sources:
+                    self._sources[source].rows = 0
                 return
             cursor.execute(
                 f"DELETE FROM {STAGED} WHERE source = %s AND response = %s", [source, response]
@@ -250,6 +256,10 @@ class Loader:
             if source in self._sources:
                 self._sources[source].rows -= cursor.rowcount
                 self._sources[source].runs_exact = False
+
+    def forget(self, source: int) -> None:
+        """Drop what is noted of a source that will not be written, once no thread reads it."""
+        self._sources.pop(source, None)
 
     def flush(
         self,

@@ -381,7 +381,11 @@ class _Run:
     def _emit(self, message: Message) -> None:
         """Hand a message to the writer; a segment's readings are encoded here, on the
         fetcher's thread, so that the writer's thread mostly waits on the database."""
-        self._put(self._loader.encode(message) if type(message) is Segment else message)
+        if type(message) is Segment:
+            message = self._loader.encode(message)
+        elif type(message) is Discard and message.response is None:
+            self._loader.restart(message.source)  # what follows is noted from scratch
+        self._put(message)
 
     def _put(self, message: Handed) -> None:
         while not self._stop.is_set():
@@ -444,8 +448,7 @@ class _Run:
         self._done += 1
         self._reading().discard(source)
         if self._reports[source] is not None:  # failed while staging
-            # What its fetcher encoded after the failure (Loader.encode) is forgotten too.
-            self._database(self._loader.discard, source, None)
+            self._loader.forget(source)  # with what its fetcher noted after the failure
             return
         self._tallies[source] = tally
         if tally.error is not None:
@@ -567,6 +570,8 @@ class _Run:
     def _fail(self, source: int, error: str, *, drop: bool = True) -> None:
         if drop:
             self._database(self._loader.discard, source, None)
+        if source not in self._reading():  # else when its fetcher is done (_finish_reading)
+            self._loader.forget(source)
         given = self._sources[source]
         if isinstance(given, UnitSource):
             self._database(
