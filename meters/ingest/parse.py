@@ -53,7 +53,7 @@ CANONICAL_TIMESTAMP = re.compile(
 )
 
 
-# Distinct timestamp texts whose reading is kept: about two years of quarter hours (~15 MB).
+# Distinct timestamp texts whose reading is kept: about two years of quarter hours (~18 MB).
 TIMESTAMPS_KEPT = 65_536
 # The feed's own timestamp form, tested once per record: a bound method saves the lookups.
 _canonical = CANONICAL_TIMESTAMP.fullmatch
