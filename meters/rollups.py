@@ -106,13 +106,8 @@ def add(cursor, inserted: str) -> None:
     cursor.execute(
         f"CREATE TEMPORARY TABLE {ADDED_HOURS} AS SELECT {columns} FROM {HOUR.table} WHERE 1 = 0"
     )
-    key, params = HOUR.of("n.timestamp")
-    cursor.execute(
-        f"INSERT INTO {ADDED_HOURS} ({columns}) SELECT n.channel_id, {key}, "
-        f"{_round('SUM(n.value)')}, COUNT(*), MIN(n.value), MAX(n.value) "
-        f"FROM ({inserted}) n GROUP BY 1, 2",
-        params,
-    )
+    sums, params = _sums(HOUR, inserted)
+    cursor.execute(f"INSERT INTO {ADDED_HOURS} ({columns}) {sums}", params)
     _merge(cursor, HOUR, f"SELECT {columns} FROM {ADDED_HOURS}", [])
     cursor.execute(f"SELECT MIN(hour), MAX(hour) FROM {ADDED_HOURS}")
     low, high = (_utc(moment) for moment in cursor.fetchone())
@@ -126,15 +121,18 @@ def add(cursor, inserted: str) -> None:
             params,
         )
     elif low is not None:
-        key, params = DAY.of("n.timestamp")
-        _merge(
-            cursor,
-            DAY,
-            f"SELECT n.channel_id, {key}, {_round('SUM(n.value)')}, COUNT(*), MIN(n.value), "
-            f"MAX(n.value) FROM ({inserted}) n GROUP BY 1, 2",
-            params,
-        )
+        _merge(cursor, DAY, *_sums(DAY, inserted))
     cursor.execute(f"DROP TABLE {temporary_table(ADDED_HOURS)}")
+
+
+def _sums(grain: Grain, readings: str) -> tuple[str, list]:
+    """SQL for the rollups of `grain` of a query of (channel_id, timestamp, value) rows."""
+    key, params = grain.of("n.timestamp")
+    return (
+        f"SELECT n.channel_id, {key}, {_round('SUM(n.value)')}, COUNT(*), MIN(n.value), "
+        f"MAX(n.value) FROM ({readings}) n GROUP BY 1, 2",
+        params,
+    )
 
 
 def _merge(cursor, grain: Grain, rollups: str, params: list) -> None:
