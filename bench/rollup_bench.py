@@ -41,11 +41,12 @@ def queries(units: int) -> dict[str, tuple[str, float]]:
         "day sums, 1 unit, 1 year": (f"muid={one}&interval=day&agg=sum&{YEAR}", 10),
         f"month sums, {units:,} units, 1 year": (f"interval=month&agg=sum&{YEAR}", 10),
         "day sums, 100 units, 1 month": (f"muid={hundred}&interval=day&agg=sum&{MONTH}", 10),
-        "hour sums, 1 unit, 1 month": (f"muid={one}&interval=hour&agg=sum&{MONTH}", 1),
+        "hour sums, 1 unit, 1 month": (f"muid={one}&interval=hour&agg=sum&{MONTH}", NO_SLOWER),
     }
 
 
-TARGET_ELSEWHERE = {10: 3, 1: 1}
+NO_SLOWER = 1  # the target of a query the rollups need not speed up: no slower than before
+TARGET_ELSEWHERE = {10: 3, NO_SLOWER: NO_SLOWER}
 
 
 def _set_rollups(complete: bool) -> None:
@@ -119,6 +120,8 @@ def run(*, database: str, units: int, repeat: int) -> dict:
             }
             speedup = median["raw_sql"] / median["rollups_api"]
             goal = target if zone == ZONES[0] else TARGET_ELSEWHERE[target]
+            # "No query slower than today": today's answer is the API's over the readings.
+            judged = median["raw_api"] / median["rollups_api"] if goal == NO_SLOWER else speedup
             results["queries"][f"{name} ({zone})"] = {
                 "path": path,
                 **{f"{key}_ms": round(seconds * 1000, 2) for key, seconds in median.items()},
@@ -126,7 +129,8 @@ def run(*, database: str, units: int, repeat: int) -> dict:
                 "speedup_api": round(median["raw_api"] / median["rollups_api"], 1),
                 "speedup_sql": round(median["raw_sql"] / median["rollups_sql"], 1),
                 "target": goal,
-                "met": speedup >= goal,
+                "judged_by": "API / API" if goal == NO_SLOWER else "raw SQL / API",
+                "met": judged >= goal,
                 "same_answer": rolled["body"] == raw["body"],
                 "buckets": len(rolled["body"]["buckets"]),
             }
@@ -146,7 +150,8 @@ def table(results: dict) -> str:
         lines.append(
             f"| {name} | {row['buckets']:,} | {row['rollups_api_ms']} ms "
             f"| {row['rollups_sql_ms']} ms | {row['raw_api_ms']} ms | {row['raw_sql_ms']} ms "
-            f"| **{row['speedup']}x** | {row['target']}x {'met' if row['met'] else 'MISSED'} "
+            f"| **{row['speedup']}x** | {row['target']}x by {row['judged_by']}: "
+            f"{'met' if row['met'] else 'MISSED'} "
             f"| {row['speedup_api']}x | {row['speedup_sql']}x "
             f"| {'yes' if row['same_answer'] else 'NO'} |"
         )

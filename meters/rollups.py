@@ -256,7 +256,8 @@ def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> 
     the bounds the aggregates read), in the current transaction, their units locked.
 
     Periods that began before the retention boundary are kept as they are: their readings
-    are (in part) pruned, and the rollups are all that is left of them.
+    are (in part) pruned, and the rollups are all that is left of them. Rows are written in
+    the order the aggregates read them, each channel's periods together on few pages.
     """
     units = Channel.objects.filter(pk__in=channel_ids).values("unit_id")
     list(Unit.objects.select_for_update().filter(pk__in=units).order_by("muid").values("pk"))
@@ -275,7 +276,7 @@ def refresh(channel_ids: Sequence[int], *, grains: Sequence[Grain] = GRAINS) -> 
                 f"INSERT INTO {grain.table} ({COLUMNS.format(period=grain.period)}) "
                 f"SELECT r.channel_id, {key}, {_round('SUM(r.value)')}, COUNT(*), "
                 f"MIN(r.value), MAX(r.value) FROM {READINGS} r WHERE r.channel_id IN ({marks}) "
-                "AND r.timestamp >= %s AND r.timestamp < %s GROUP BY 1, 2",
+                "AND r.timestamp >= %s AND r.timestamp < %s GROUP BY 1, 2 ORDER BY 1, 2",
                 [*params, *channel_ids, *_bounds(low)],
             )
 

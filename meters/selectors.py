@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache, partial
+from functools import cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,7 @@ from meters.models import (
 )
 from meters.moments import (
     EARLIEST,
+    HOUR,
     LATEST,
     day_ceil,
     day_floor,
@@ -457,6 +458,80 @@ def readings_aggregate(
 # --- Where the buckets are read from --------------------------------------------------------
 
 
+class Piece(NamedTuple):
+    """A stretch [low, high) of a range and what answers it exactly."""
+
+    source: str  # DAYS, HOURS or READINGS
+    low: datetime
+    high: datetime
+
+
+DAYS, HOURS, READINGS = "days", "hours", "readings"
+ONE_DAY = timedelta(days=1)
+
+
+def rollup_cover(
+    low: datetime, high: datetime, *, interval: Interval, tz: ZoneInfo, days: bool, hours: bool
+) -> list[Piece]:
+    """[low, high) cut into the stretches each source answers exactly, in order, adjacent
+    stretches of one source joined.
+
+    With `days`, the days of the day rollups' zone that lie wholly inside one bucket of
+    `interval` in `tz` (every day in that zone; most days of a month or week elsewhere); with
+    `hours` (tz's buckets begin on UTC hours), the whole UTC hours of the rest; the readings
+    for what remains.
+    """
+    pieces: list[Piece] = []
+
+    def add(source: str, a: datetime, b: datetime) -> None:
+        if a >= b:
+            return
+        if pieces and pieces[-1].source == source and pieces[-1].high == a:
+            pieces[-1] = pieces[-1]._replace(high=b)
+        else:
+            pieces.append(Piece(source, a, b))
+
+    def without_days(a: datetime, b: datetime) -> None:
+        first, last = hour_ceil(a), hour_floor(b)
+        if hours and first < last:
+            add(READINGS, a, first)
+            add(HOURS, first, last)
+            add(READINGS, last, b)
+        else:
+            add(READINGS, a, b)
+
+    zone = ZoneInfo(rollups.day_zone())
+    done = low
+    if days and str(tz) == str(zone):
+        first, last = day_ceil(low, tz=zone), day_floor(high, tz=zone)
+        if first < last:
+            without_days(low, first)
+            add(DAYS, first, last)
+            done = last
+    elif days:
+        # Between two bucket starts of tz, the days of the zone from the first midnight after
+        # the one to the last midnight before the other lie wholly inside one bucket.
+        after = low
+        for boundary in (*_bucket_starts(low, high, interval=interval, tz=tz), high):
+            first, last = day_ceil(after, tz=zone), day_floor(boundary, tz=zone)
+            if first < last:
+                without_days(done, first)
+                add(DAYS, first, last)
+                done = last
+            after = boundary
+    without_days(done, high)
+    return pieces
+
+
+def _bucket_starts(
+    low: datetime, high: datetime, *, interval: Interval, tz: ZoneInfo
+) -> Iterator[datetime]:
+    """The starts of the calendar buckets of `interval` in `tz` in (low, high), in order."""
+    day = bucket_start(low, interval=interval, tz=tz).date()
+    while (start := local_midnight(day := _next_bucket_day(day, interval=interval), tz)) < high:
+        yield start
+
+
 def _parts(
     *,
     channels: QuerySet[Channel] | None,
@@ -467,29 +542,21 @@ def _parts(
     tz: ZoneInfo,
     state: rollups.State,
 ) -> list[tuple[QuerySet, str]]:
-    """The stretches of [start, end) and what each is read from: (rows, the column of each
-    row's instant or day).
+    """What [start, end) is read from: (rows, the column of each row's instant or day) per
+    source, as rollup_cover cuts it.
 
     The rollups hold every quality, so a filter by quality reads the readings; so does 15min.
-    Days, weeks and months in the zone of the day rollups read those (and hours of any
-    interval whose local bucket bounds are UTC hours: every offset a whole hour over the span),
-    for the whole periods inside [start, end); the ends outside them read the readings. Before
-    the readings were pruned only the rollups hold them: there whole periods are read, the one
-    around `start` included.
+    Hours serve where every offset of tz over the span is a whole hour. Before the readings
+    were pruned only the rollups hold them: there whole periods are read, the one around
+    `start` included.
     """
     readings = Reading.objects.filter(IN_BOUNDS)
     if channels is not None:
         readings = readings.filter(channel__in=channels)
     if qualities:
         readings = readings.filter(quality__in=qualities)
-
-    def raw(low: datetime | None, high: datetime | None):
-        part = readings if low is None else readings.filter(timestamp__gte=low)
-        part = part if high is None else part.filter(timestamp__lt=high)
-        return (part, "timestamp")
-
     if qualities or interval is Interval.MINUTES_15:
-        return [raw(start, end)]
+        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
     low, high = start, end
     if low is None or high is None:
         # The channels' spans are those of the readings kept: with some pruned, the rollups
@@ -497,44 +564,100 @@ def _parts(
         first, last = _channels_span(channels)
         low, high = low or (EARLIEST if state.raw_since else first), high or last
     if low is None or high is None:
-        return [raw(start, end)]
+        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
     low, high = max(low, EARLIEST), min(high, LATEST)
     if low >= high:
-        return [raw(start, end)]
-    if (
+        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
+    zone = ZoneInfo(rollups.day_zone())
+    hours = rollups.HOUR.period in state.grains and whole_hour_offsets(tz, low, high)
+    # Elsewhere than in the day zone, what the whole days leave of a bucket is read from the
+    # hours: from the readings it would be a scan of every reading for a few days' worth.
+    days = (
         rollups.DAY.period in state.grains
         and not interval.minutes
-        and str(tz) == rollups.day_zone()
-    ):
-        floor, ceil = partial(day_floor, tz=tz), partial(day_ceil, tz=tz)
-
-        def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
-            days = DayRollup.objects.filter(day__gte=a.date(), day__lt=b.date())
-            return days, "day"
-
-    elif rollups.HOUR.period in state.grains and whole_hour_offsets(tz, low, high):
-        floor, ceil = hour_floor, hour_ceil
-
-        def periods(a: datetime, b: datetime) -> tuple[QuerySet, str]:
-            return HourRollup.objects.filter(hour__gte=a, hour__lt=b), "hour"
-
-    else:
-        return [raw(start, end)]
+        and (hours or str(tz) == str(zone))
+    )
     pruned = state.raw_since
-    a = floor(low) if pruned and low < pruned else ceil(low)
-    b = ceil(high) if pruned and high <= pruned else floor(high)
-    if a >= b:
-        return [raw(start, end)]
-    rows, column = periods(a, b)
-    if channels is not None:
-        rows = rows.filter(channel__in=channels)
-    parts = [(rows, column)]
-    # The readings before and after the whole periods, if any can be there.
-    if low < a:
-        parts.append(raw(start, a))
-    if b < high:
-        parts.append(raw(b, end))
+    if pruned and low < pruned:
+        low = hour_floor(low) if hours else day_floor(low, tz=zone)
+    if pruned and high <= pruned:
+        high = hour_ceil(high) if hours else day_ceil(high, tz=zone)
+    pieces = rollup_cover(low, high, interval=interval, tz=tz, days=days, hours=hours)
+    if _listed(pieces) > MAX_LISTED_PERIODS:
+        pieces = rollup_cover(low, high, interval=interval, tz=tz, days=False, hours=hours)
+    parts = []
+    for source, model, column in (
+        (DAYS, DayRollup, "day"),
+        (HOURS, HourRollup, "hour"),
+        (READINGS, Reading, "timestamp"),
+    ):
+        stretches = [piece for piece in pieces if piece.source == source]
+        if not stretches:
+            continue
+        if source == READINGS:
+            # The ends of the range as asked: open where it was.
+            where = Q()
+            for _, a, b in stretches:
+                where |= _between("timestamp", start if a == low else a, end if b == high else b)
+            parts.append((readings.filter(where), column))
+            continue
+        rows = model.objects.all()
+        if channels is not None:
+            rows = rows.filter(channel__in=channels)
+        if len(stretches) == 1:
+            _, a, b = stretches[0]
+            if source == DAYS:
+                a, b = a.astimezone(zone).date(), b.astimezone(zone).date()
+            rows = rows.filter(_between(column, a, b))
+        else:
+            # Named one by one: the database looks each up in a hash, where ranges would be
+            # compared one after another for every row it scans.
+            rows = rows.filter(**{f"{column}__in": _periods(stretches, zone=zone)})
+        parts.append((rows, column))
     return parts
+
+
+# Rollup periods one query names at most (SQLite takes 32,766 parameters): past that, the
+# whole days of another zone are not read (a week in New York over decades).
+MAX_LISTED_PERIODS = 10_000
+
+
+def _listed(pieces: Sequence[Piece]) -> int:
+    """How many periods reading `pieces` names: those of a source read in several stretches."""
+    listed = 0
+    for source, length in ((DAYS, ONE_DAY), (HOURS, HOUR)):
+        stretches = [piece for piece in pieces if piece.source == source]
+        if len(stretches) > 1:
+            listed += sum((b - a) // length + 1 for _, a, b in stretches)
+    return listed
+
+
+def _periods(stretches: Sequence[Piece], *, zone: ZoneInfo) -> list[date] | list[datetime]:
+    """The days (in `zone`) or UTC hours that begin in `stretches` of one source."""
+    if stretches[0].source == DAYS:
+        days = []
+        for _, a, b in stretches:
+            day, last = a.astimezone(zone).date(), b.astimezone(zone).date()
+            while day < last:
+                days.append(day)
+                day += ONE_DAY
+        return days
+    hours = []
+    for _, a, b in stretches:
+        while a < b:
+            hours.append(a)
+            a += HOUR
+    return hours
+
+
+def _between(column: str, low, high) -> Q:
+    """`column` in [low, high); None leaves that end open."""
+    where = Q()
+    if low is not None:
+        where &= Q(**{f"{column}__gte": low})
+    if high is not None:
+        where &= Q(**{f"{column}__lt": high})
+    return where
 
 
 def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None, datetime | None]:

@@ -13,15 +13,16 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from meters import rollups
+from meters import rollups, selectors
 from meters.ingest import ingest_location
 from meters.models import DayRollup, HourRollup, Reading, RollupStatus
 from meters.partitions import prune_readings
-from meters.selectors import Agg, Interval, readings_aggregate
+from meters.selectors import Agg, Interval, Piece, readings_aggregate, rollup_cover
 from tests.factories import EXPORT, IMPORT, INTERVAL, ChannelFactory, feed_record
 
-# Zones whose buckets the rollups serve: that of the day rollups, and whole-hour ones.
-ZONES = ["Europe/Zurich", "UTC", "America/New_York"]
+# Zones whose buckets the rollups serve (that of the day rollups, whole-hour ones) and one
+# they do not.
+ZONES = ["Europe/Zurich", "UTC", "America/New_York", "Asia/Kathmandu"]
 YEAR = datetime(2023, 1, 1, tzinfo=UTC)
 MUID = "6b1f4c52-8d6a-4a7e-9d0e-2f3c4b5a6d7e"
 OTHER = "0c9e8d7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
@@ -129,15 +130,20 @@ def test_the_days_of_dst_changes_keep_their_92_and_100_readings(year):
         ("Europe/Zurich", Interval.MONTH, {"days"}),
         ("Europe/Zurich", Interval.HOUR, {"hours"}),
         ("America/New_York", Interval.DAY, {"hours"}),
-        ("UTC", Interval.WEEK, {"hours"}),
+        ("UTC", Interval.WEEK, {"days", "hours"}),
+        ("America/New_York", Interval.MONTH, {"days", "hours"}),
+        ("Europe/Berlin", Interval.DAY, {"days"}),
         ("Asia/Kathmandu", Interval.DAY, {"readings"}),
+        ("Asia/Kathmandu", Interval.MONTH, {"readings"}),
         ("Asia/Kolkata", Interval.HOUR, {"readings"}),
         ("Europe/Zurich", Interval.MINUTES_15, {"readings"}),
     ],
 )
 def test_each_zone_and_interval_reads_what_answers_it_exactly(year, zone, interval, expected):
-    """Days in the zone of the day rollups; hours where every offset is a whole hour; the
-    readings otherwise. A range of whole periods reads nothing else."""
+    """The days of the day rollups' zone that lie wholly inside a bucket (all of them in that
+    zone and in one with the same offsets, most days of a month or week elsewhere) and hours
+    for the rest, where every offset is a whole hour; the readings otherwise. A range of whole
+    periods reads nothing else."""
     tz = ZoneInfo(zone)
     start = datetime(2023, 2, 1, tzinfo=tz)
     end = datetime(2023, 5, 1, tzinfo=tz)
@@ -145,7 +151,7 @@ def test_each_zone_and_interval_reads_what_answers_it_exactly(year, zone, interv
     assert tables_read(start=start, end=end, interval=interval, agg=Agg.SUM, tz=tz) == expected
 
 
-def test_the_ends_of_a_range_cut_inside_a_period_are_read_from_the_readings(year):
+def test_the_ends_of_a_range_cut_inside_a_day_are_read_from_hours_and_readings(year):
     tz = ZoneInfo("Europe/Zurich")
     query = {
         "start": datetime(2023, 2, 1, 10, 15, tzinfo=tz),
@@ -155,9 +161,55 @@ def test_the_ends_of_a_range_cut_inside_a_period_are_read_from_the_readings(year
         "tz": tz,
     }
 
-    assert tables_read(**query) == {"days", "readings"}
+    assert tables_read(**query) == {"days", "hours", "readings"}
     first = buckets(**query)[0]
     assert (first.count, first.expected) == (55, 96)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_a_month_elsewhere_is_its_whole_days_of_the_day_zone_and_the_hours_around_them():
+    new_york = ZoneInfo("America/New_York")
+    january = (datetime(2023, 1, 1, tzinfo=new_york), datetime(2023, 2, 1, tzinfo=new_york))
+
+    pieces = rollup_cover(*january, interval=Interval.MONTH, tz=new_york, days=True, hours=True)
+
+    # New York's January: 05:00 UTC on the 1st to 05:00 UTC on 1 February; Zurich's days
+    # begin at 23:00 UTC.
+    assert pieces == [
+        Piece("hours", utc(2023, 1, 1, 5), utc(2023, 1, 1, 23)),
+        Piece("days", utc(2023, 1, 1, 23), utc(2023, 1, 31, 23)),
+        Piece("hours", utc(2023, 1, 31, 23), utc(2023, 2, 1, 5)),
+    ]
+
+
+def test_without_hours_the_cut_ends_of_days_in_the_day_zone_are_read_from_the_readings():
+    zurich = ZoneInfo("Europe/Zurich")
+    start = datetime(2023, 3, 1, 10, 15, tzinfo=zurich)
+    end = datetime(2023, 3, 4, 6, 45, tzinfo=zurich)
+
+    pieces = rollup_cover(start, end, interval=Interval.WEEK, tz=zurich, days=True, hours=False)
+
+    assert pieces == [
+        Piece("readings", start, datetime(2023, 3, 2, tzinfo=zurich)),
+        Piece("days", datetime(2023, 3, 2, tzinfo=zurich), datetime(2023, 3, 4, tzinfo=zurich)),
+        Piece("readings", datetime(2023, 3, 4, tzinfo=zurich), end),
+    ]
+
+
+def test_days_in_no_bucket_alone_leave_hours_and_readings_at_the_cut_ends():
+    tz = ZoneInfo("UTC")
+    start, end = utc(2023, 3, 1, 10, 15), utc(2023, 3, 2, 6, 45)
+
+    pieces = rollup_cover(start, end, interval=Interval.DAY, tz=tz, days=True, hours=True)
+
+    assert pieces == [
+        Piece("readings", start, utc(2023, 3, 1, 11)),
+        Piece("hours", utc(2023, 3, 1, 11), utc(2023, 3, 2, 6)),
+        Piece("readings", utc(2023, 3, 2, 6), end),
+    ]
 
 
 def test_a_filter_by_quality_reads_the_readings(year):
@@ -244,8 +296,8 @@ def test_a_change_of_zone_rebuilds_the_days_and_until_then_they_are_not_read(yea
     assert rollups.state().grains == {"hour"}
     assert tables_read(**query) == {"hours"}
     call_command("rebuild_rollups", stdout=io.StringIO())
-    # The readings of the first evening in New York, before its first whole day.
-    assert tables_read(**query) == {"days", "readings"}
+    # The first evening in New York, before its first whole day, from the hours.
+    assert tables_read(**query) == {"days", "hours"}
     assert buckets(**query) == from_readings(**query)
 
 
@@ -330,3 +382,25 @@ def test_a_rebuild_after_a_prune_keeps_the_rollups_of_what_was_pruned(pruned_jan
 
     days = buckets(interval=Interval.DAY, agg=Agg.SUM, tz=ZoneInfo("Europe/Zurich"))
     assert [bucket._replace(pruned=False) for bucket in days] == pruned_january["days"]
+
+
+def test_after_a_prune_a_range_cut_inside_an_hour_begins_on_the_whole_hour(pruned_january):
+    zurich = ZoneInfo("Europe/Zurich")
+    days = buckets(
+        start=datetime(2023, 1, 10, 10, 15, tzinfo=zurich),
+        end=datetime(2023, 1, 12, tzinfo=zurich),
+        interval=Interval.DAY,
+        agg=Agg.COUNT,
+        tz=zurich,
+    )
+
+    # Only the hour rollups hold 10:00-10:15; the readings of the quarter hour are gone.
+    assert [(b.count, b.expected, b.pruned) for b in days] == [(56, 96, True), (96, 96, True)]
+
+
+def test_whole_days_that_would_name_too_many_periods_leave_it_to_the_hours(year, monkeypatch):
+    monkeypatch.setattr(selectors, "MAX_LISTED_PERIODS", 100)
+    query = {"interval": Interval.WEEK, "agg": Agg.SUM, "tz": ZoneInfo("America/New_York")}
+
+    assert tables_read(**query) == {"hours"}
+    assert buckets(**query) == from_readings(**query)
