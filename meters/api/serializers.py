@@ -192,17 +192,20 @@ def bucket_unit(obis: str, *, agg: Agg) -> str | None:
 def with_bound_texts(buckets: Iterable[Bucket]) -> Iterator[tuple[Bucket, str, str]]:
     """Each bucket with its start and end in ISO 8601.
 
-    Formatting an instant in a zone is the costliest step of writing a bucket, and a channel's
-    buckets follow one another: where a bucket starts at the very instant object the previous
-    one ended at (bucket_bounds shares them), its start is that end's text. Identity, not
-    equality: Python finds the two 02:30 of the night DST ends equal (same zone, same wall
-    time), though they are an hour apart and written with different offsets.
+    Formatting an instant in a zone is the costliest step of writing a bucket, and the buckets
+    of every channel share their bounds (bucket_bounds gives each bound once, as one object):
+    each object is formatted once. By identity, not equality: Python finds the two 02:30 of
+    the night DST ends equal (same zone, same wall time), though they are an hour apart and
+    written with different offsets; each text is kept with its object, so no id is reused.
     """
-    end = end_text = None
+    texts: dict[int, tuple[datetime, str]] = {}
     for bucket in buckets:
-        start_text = end_text if bucket.start is end else bucket.start.isoformat()
-        end, end_text = bucket.end, bucket.end.isoformat()
-        yield bucket, start_text, end_text
+        start, end = texts.get(id(bucket.start)), texts.get(id(bucket.end))
+        if start is None:
+            start = texts[id(bucket.start)] = (bucket.start, bucket.start.isoformat())
+        if end is None:
+            end = texts[id(bucket.end)] = (bucket.end, bucket.end.isoformat())
+        yield bucket, start[1], end[1]
 
 
 def aggregate_data(

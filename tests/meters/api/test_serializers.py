@@ -1,6 +1,7 @@
 """The plain-dict writers give exactly what the serializers that document the shape give."""
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -92,3 +93,27 @@ def test_bound_texts_follow_gaps_and_the_hour_repeated_when_dst_ends():
         ("2023-10-29T02:00:00+01:00", "2023-10-29T03:00:00+01:00"),
         ("2023-10-29T04:00:00+01:00", "2023-10-29T05:00:00+01:00"),
     ]
+
+
+def test_bounds_shared_by_the_buckets_of_many_channels_are_formatted_once():
+    formatted = []
+
+    class Moment(datetime):
+        def isoformat(self, *args, **kwargs) -> str:
+            formatted.append(self)
+            return super().isoformat(*args, **kwargs)
+
+    days = [Moment(2023, 1, day, tzinfo=UTC) for day in (1, 2, 3)]
+    buckets = [
+        Bucket(f"unit {unit}", "o", start, end, 1, 96, 96)
+        for unit in range(50)
+        for start, end in pairwise(days)
+    ]
+
+    texts = {(start, end) for _, start, end in with_bound_texts(buckets)}
+
+    assert texts == {
+        ("2023-01-01T00:00:00+00:00", "2023-01-02T00:00:00+00:00"),
+        ("2023-01-02T00:00:00+00:00", "2023-01-03T00:00:00+00:00"),
+    }
+    assert len(formatted) == 3
