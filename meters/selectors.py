@@ -547,16 +547,17 @@ def _parts(
 
     The rollups hold every quality, so a filter by quality reads the readings; so does 15min.
     Hours serve where every offset of tz over the span is a whole hour. Before the readings
-    were pruned only the rollups hold them: there whole periods are read, the one around
-    `start` included.
+    were pruned only the rollups hold them: there whole hours are read (whole days where hours
+    do not serve), the one around `start` included.
     """
     readings = Reading.objects.filter(IN_BOUNDS)
     if channels is not None:
         readings = readings.filter(channel__in=channels)
     if qualities:
         readings = readings.filter(quality__in=qualities)
+    only_readings = [(readings.filter(_between("timestamp", start, end)), "timestamp")]
     if qualities or interval is Interval.MINUTES_15:
-        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
+        return only_readings
     low, high = start, end
     if low is None or high is None:
         # The channels' spans are those of the readings kept: with some pruned, the rollups
@@ -564,10 +565,10 @@ def _parts(
         first, last = _channels_span(channels)
         low, high = low or (EARLIEST if state.raw_since else first), high or last
     if low is None or high is None:
-        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
+        return only_readings
     low, high = max(low, EARLIEST), min(high, LATEST)
     if low >= high:
-        return [(readings.filter(_between("timestamp", start, end)), "timestamp")]
+        return only_readings
     zone = ZoneInfo(rollups.day_zone())
     hours = rollups.HOUR.period in state.grains and whole_hour_offsets(tz, low, high)
     # Elsewhere than in the day zone, what the whole days leave of a bucket is read from the
