@@ -501,24 +501,23 @@ def rollup_cover(
             add(READINGS, a, b)
 
     zone = ZoneInfo(rollups.day_zone())
-    done = low
-    if days and str(tz) == str(zone):
-        first, last = day_ceil(low, tz=zone), day_floor(high, tz=zone)
+    # Between two bucket starts of tz, the days of the zone from the first midnight after the
+    # one to the last midnight before the other lie wholly inside one bucket. In the zone
+    # itself no bucket starts inside a day: every day between low and high is whole.
+    if not days:
+        boundaries = []
+    elif str(tz) == str(zone):
+        boundaries = [high]
+    else:
+        boundaries = [*_bucket_starts(low, high, interval=interval, tz=tz), high]
+    done = after = low
+    for boundary in boundaries:
+        first, last = day_ceil(after, tz=zone), day_floor(boundary, tz=zone)
         if first < last:
-            without_days(low, first)
+            without_days(done, first)
             add(DAYS, first, last)
             done = last
-    elif days:
-        # Between two bucket starts of tz, the days of the zone from the first midnight after
-        # the one to the last midnight before the other lie wholly inside one bucket.
-        after = low
-        for boundary in (*_bucket_starts(low, high, interval=interval, tz=tz), high):
-            first, last = day_ceil(after, tz=zone), day_floor(boundary, tz=zone)
-            if first < last:
-                without_days(done, first)
-                add(DAYS, first, last)
-                done = last
-            after = boundary
+        after = boundary
     without_days(done, high)
     return pieces
 
