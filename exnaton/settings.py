@@ -112,16 +112,21 @@ if DATABASE_REPLICA_URL:
 # PostgreSQL's memory per sort or hash of one query. Its default (4MB) makes a year of one
 # channel's daily sums sort on disk; empty leaves the server's own setting.
 DATABASE_WORK_MEM = env.str("DATABASE_WORK_MEM", default="32MB").strip()
-if DATABASE_WORK_MEM and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    if not DATABASE_WORK_MEM[:-2].isdigit() or DATABASE_WORK_MEM[-2:] not in ("kB", "MB", "GB"):
-        raise ImproperlyConfigured(
-            f"DATABASE_WORK_MEM must be a size such as 32MB, got {DATABASE_WORK_MEM!r}."
-        )
+# Memory for a session's temporary tables, where the ingest stages a flush's rows (PostgreSQL's
+# default, 8MB, sends them through files). Only sessions that use temporary tables take it,
+# and it can only be set before their first one: so here, for every session.
+DATABASE_TEMP_BUFFERS = "256MB"
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _settings = f"-c temp_buffers={DATABASE_TEMP_BUFFERS}"
+    if DATABASE_WORK_MEM:
+        if not DATABASE_WORK_MEM[:-2].isdigit() or DATABASE_WORK_MEM[-2:] not in ("kB", "MB", "GB"):
+            raise ImproperlyConfigured(
+                f"DATABASE_WORK_MEM must be a size such as 32MB, got {DATABASE_WORK_MEM!r}."
+            )
+        _settings += f" -c work_mem={DATABASE_WORK_MEM}"
     for _database in DATABASES.values():
         _options = _database.setdefault("OPTIONS", {})
-        _options["options"] = (
-            f"{_options.get('options', '')} -c work_mem={DATABASE_WORK_MEM}".strip()
-        )
+        _options["options"] = f"{_options.get('options', '')} {_settings}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

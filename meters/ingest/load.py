@@ -8,9 +8,9 @@ The one write path, the same on PostgreSQL and SQLite:
    those and the channels that are new), drop the duplicates inside each source (the first
    record wins), insert the rows of each channel that holds nothing in its staged span as they
    are (nothing can conflict), set aside the other rows that are new or differ from the
-   stored readings (one join on the readings' unique index) and write those with one
-   INSERT .. ON CONFLICT DO UPDATE, bring the rollups of the periods touched up to date
-   (meters/rollups.py), then move each channel's span and count.
+   stored readings (one join with the stored readings of those channels' staged spans) and
+   write those with one INSERT .. ON CONFLICT DO UPDATE, bring the rollups of the periods
+   touched up to date (meters/rollups.py), then move each channel's span and count.
 A source stays all or nothing: its rows are written by one flush or none. Each step after the
 staging is one SQL statement over the staged rows, whatever their number, and what is staged
 lives in the database, not in memory.
@@ -49,6 +49,13 @@ INSERTED = (
     f"SELECT c.channel_id, s.timestamp, s.value FROM {STAGED} s JOIN {CHANNELS} c "
     "ON c.source = s.source AND c.channel_key = s.channel_key WHERE c.fresh "
     f"UNION ALL SELECT channel_id, timestamp, value FROM {CHANGES} WHERE is_new"
+)
+# The stored readings in the staged spans of the channels that are not fresh: what their
+# staged rows are compared with (never the whole table, whatever the plan).
+STORED_IN_SPANS = (
+    f"SELECT r.channel_id, r.timestamp, r.value, r.quality, r.measurement FROM {CHANNELS} c "
+    f"JOIN {READINGS} r ON r.channel_id = c.channel_id AND r.timestamp >= c.first "
+    "AND r.timestamp <= c.last WHERE NOT c.fresh"
 )
 # A stored reading {t} differs from its incoming version {e}.
 CHANGED = (
@@ -104,7 +111,7 @@ class _Staged:
     rows: int = 0
     channels: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)  # -> channel key
     # Per channel key: [last timestamp, +1/-1 once they run up/down (0: not yet), first and
-    # last timestamp of the span, readings].
+    # last timestamp of the span (it holds every reading staged), readings].
     runs: dict[int, list] = field(default_factory=dict)
     # False while every channel's timestamps ran strictly one way: then nothing repeats.
     may_repeat: bool = False
@@ -232,6 +239,7 @@ class Loader:
                         run[2] = moment
                 else:
                     staged.may_repeat = True
+                    run[2], run[3] = min(run[2], moment), max(run[3], moment)
                 run[0] = moment
                 run[4] += 1
             keys.append(key)
@@ -288,35 +296,23 @@ class Loader:
                     )
             written = [s for s in sources if s not in results]
             pruned_before, pruned = self._drop_pruned(written)
-            self._resolve_channels(written)
+            overlapping = self._resolve_channels(written)
             with connection.cursor() as cursor:
-                # The rows of fresh channels are new, as they are; the others are compared
-                # with the stored readings, and those new or different set aside.
+                # The rows of fresh channels are new, as they are; those of the others are
+                # compared with the stored readings of their spans, and the ones new or
+                # different set aside.
                 cursor.execute(
                     f"INSERT INTO {READINGS} ({COLUMNS}) SELECT c.channel_id, s.timestamp, "
                     f"s.value, s.quality, s.measurement FROM {STAGED} s JOIN {CHANNELS} c "
                     "ON c.source = s.source AND c.channel_key = s.channel_key WHERE c.fresh"
                 )
-                cursor.execute(
-                    f"INSERT INTO {CHANGES} SELECT c.source, c.channel_id, s.timestamp, "
-                    "s.value, s.quality, s.measurement, r.channel_id IS NULL "
-                    f"FROM {STAGED} s JOIN {CHANNELS} c "
-                    "ON c.source = s.source AND c.channel_key = s.channel_key AND NOT c.fresh "
-                    f"LEFT JOIN {READINGS} r ON r.channel_id = c.channel_id "
-                    "AND r.timestamp = s.timestamp "
-                    f"WHERE r.channel_id IS NULL OR ({CHANGED.format(t='r', e='s')})"
-                )
-                # "WHERE true": SQLite's parser needs it before ON CONFLICT in INSERT .. SELECT.
-                cursor.execute(
-                    f"INSERT INTO {READINGS} ({COLUMNS}) SELECT {COLUMNS} FROM {CHANGES} "
-                    "WHERE true ON CONFLICT (channel_id, timestamp) DO UPDATE SET "
-                    "value = excluded.value, quality = excluded.quality, "
-                    "measurement = excluded.measurement"
-                )
+                if overlapping:
+                    self._write_changes(cursor)
                 rollups.add(cursor, INSERTED)
-                rollups.recompute(
-                    cursor, f"SELECT channel_id, timestamp FROM {CHANGES} WHERE NOT is_new"
-                )
+                if overlapping:
+                    rollups.recompute(
+                        cursor, f"SELECT channel_id, timestamp FROM {CHANGES} WHERE NOT is_new"
+                    )
                 cursor.execute(
                     "SELECT source, channel_id, SUM(CASE WHEN is_new THEN 1 ELSE 0 END), "
                     f"SUM(CASE WHEN is_new THEN 0 ELSE 1 END) FROM {CHANGES} "
@@ -345,6 +341,29 @@ class Loader:
             before_commit(written)
             self._clear(sources)
         return results
+
+    def _write_changes(self, cursor) -> None:
+        """Set aside the staged rows of the channels that are not fresh that are new or differ
+        from the stored readings (CHANGES), and write them."""
+        if self._postgres:
+            # Row counts for the planner: without them it sorts both sides of the join.
+            cursor.execute(f"ANALYZE {STAGED}, {CHANNELS}")
+        cursor.execute(
+            f"INSERT INTO {CHANGES} SELECT c.source, c.channel_id, s.timestamp, s.value, "
+            "s.quality, s.measurement, r.channel_id IS NULL "
+            f"FROM {STAGED} s JOIN {CHANNELS} c ON c.source = s.source "
+            "AND c.channel_key = s.channel_key AND NOT c.fresh "
+            f"LEFT JOIN ({STORED_IN_SPANS}) r ON r.channel_id = c.channel_id "
+            "AND r.timestamp = s.timestamp "
+            f"WHERE r.channel_id IS NULL OR ({CHANGED.format(t='r', e='s')})"
+        )
+        # "WHERE true": SQLite's parser needs it before ON CONFLICT in INSERT .. SELECT.
+        cursor.execute(
+            f"INSERT INTO {READINGS} ({COLUMNS}) SELECT {COLUMNS} FROM {CHANGES} "
+            "WHERE true ON CONFLICT (channel_id, timestamp) DO UPDATE SET "
+            "value = excluded.value, quality = excluded.quality, "
+            "measurement = excluded.measurement"
+        )
 
     def _drop_duplicates(self, sources: list[int]) -> dict[int, LoadCounts]:
         """Delete the repeats of a (channel, timestamp) inside each source: the first record
@@ -402,8 +421,9 @@ class Loader:
             self._sources[source].runs_exact = False  # their spans no longer hold
         return before, found
 
-    def _resolve_channels(self, sources: list[int]) -> None:
+    def _resolve_channels(self, sources: list[int]) -> bool:
         """Lock the sources' units, creating them and their new channels; fills CHANNELS.
+        Returns whether any channel is not fresh (its staged rows must be compared).
 
         Units are locked in muid order, so that concurrent ingests cannot deadlock; the lock
         serialises ingests of the same unit to the commit."""
@@ -414,7 +434,7 @@ class Loader:
             for channel, key in self._sources[source].channels.items()
         }
         if not keys:
-            return
+            return False
         muids = sorted({muid for muid, _ in keys.values()})
         Unit.objects.bulk_create([Unit(muid=muid) for muid in muids], ignore_conflicts=True)
         units = dict(
@@ -461,6 +481,7 @@ class Loader:
                 f"AND r.timestamp >= {CHANNELS}.first AND r.timestamp <= {CHANNELS}.last "
                 "LIMIT 1 OFFSET 0)"
             )
+            return cursor.rowcount > 0 or not all(row[3] for row in rows)
 
     def _refresh_channels(self) -> None:
         """Move the span, count and data_changed_at of each channel whose readings changed

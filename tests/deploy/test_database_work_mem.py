@@ -1,4 +1,5 @@
-"""DATABASE_WORK_MEM: the memory PostgreSQL gives each sort or hash of the API's aggregates."""
+"""DATABASE_WORK_MEM: the memory PostgreSQL gives each sort or hash of the API's aggregates;
+and the memory of each session's temporary tables, where the ingest stages its rows."""
 
 import sys
 
@@ -14,18 +15,19 @@ def options(**variables: str) -> dict:
 
 
 def test_postgresql_connections_get_32mb_by_default():
-    assert options(DATABASE_URL=POSTGRES)["options"] == "-c work_mem=32MB"
+    assert options(DATABASE_URL=POSTGRES)["options"] == "-c temp_buffers=256MB -c work_mem=32MB"
 
 
 def test_it_keeps_options_given_in_the_url():
     url = f"{POSTGRES}?options=-c%20statement_timeout%3D5000"
     assert options(DATABASE_URL=url, DATABASE_WORK_MEM="64MB")["options"] == (
-        "-c statement_timeout=5000 -c work_mem=64MB"
+        "-c statement_timeout=5000 -c temp_buffers=256MB -c work_mem=64MB"
     )
 
 
 def test_empty_leaves_the_server_setting_and_sqlite_is_untouched():
-    assert "options" not in options(DATABASE_URL=POSTGRES, DATABASE_WORK_MEM="")
+    only_temp_buffers = options(DATABASE_URL=POSTGRES, DATABASE_WORK_MEM="")["options"]
+    assert only_temp_buffers == "-c temp_buffers=256MB"
     assert "options" not in options()
 
 

@@ -148,7 +148,7 @@ def test_a_replica_url_adds_the_replica_its_router_and_middleware():
 
     replica = configured["DATABASES"]["replica"]
     assert (replica["HOST"], replica["NAME"]) == ("db-replica", "exnaton")
-    assert replica["OPTIONS"]["options"] == "-c work_mem=32MB"
+    assert replica["OPTIONS"]["options"] == "-c temp_buffers=256MB -c work_mem=32MB"
     # Tests use the primary's test database through both aliases: none is made on the replica.
     assert replica["TEST"] == {"MIRROR": "default"}
     assert configured["DATABASE_ROUTERS"] == ["exnaton.replica.ReplicaRouter"]

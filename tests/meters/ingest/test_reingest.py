@@ -2,6 +2,7 @@
 (the channels' data_changed_at and counts, the analysis cache's key, stay), the changed values
 and the new readings otherwise, each counted; any difference, however small, is one."""
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -82,6 +83,19 @@ def test_an_unchanged_reingest_in_ascending_order_writes_nothing(stored, load):
 
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 3 * COUNT)
     assert snapshot() == stored
+
+
+def test_an_unchanged_reingest_in_no_order_compares_every_reading(stored, load):
+    """Timestamps that run both ways still bound each channel's span, so that every staged
+    reading meets its stored one."""
+    records = two_channels()
+    random.Random(7).shuffle(records)
+    records[0][next(key for key in records[0] if key in (EXPORT, IMPORT))] = 9.5
+
+    report = load(records)
+
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 3 * COUNT - 1)
+    assert len(snapshot()["readings"]) == len(stored["readings"])
 
 
 def test_a_document_repeating_part_of_the_stored_span_writes_nothing(stored, load):
