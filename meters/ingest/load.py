@@ -343,8 +343,8 @@ class Loader:
         return results
 
     def _write_changes(self, cursor) -> None:
-        """Set aside the staged rows of the channels that are not fresh that are new or differ
-        from the stored readings (CHANGES), and write them."""
+        """Of the staged rows of the channels that are not fresh, set aside those new or
+        different from the stored readings (CHANGES), and write them."""
         if self._postgres:
             # Row counts for the planner: without them it sorts both sides of the join.
             cursor.execute(f"ANALYZE {STAGED}, {CHANNELS}")

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from meters.ingest import ingest_location
 from meters.ingest import read as read_module
+from meters.ingest.load import CHANGES
 from meters.models import Channel, Reading
 from tests.conftest import CONSUMER
 from tests.factories import EXPORT, IMPORT, INTERVAL, feed_document, feed_record, feed_series
@@ -83,6 +86,18 @@ def test_an_unchanged_reingest_in_ascending_order_writes_nothing(stored, load):
 
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 3 * COUNT)
     assert snapshot() == stored
+
+
+def comparisons(load, records: list[dict]) -> int:
+    """How many statements of an ingest of `records` compare staged rows with stored ones."""
+    with CaptureQueriesContext(connection) as queries:
+        load(records)
+    return sum(query["sql"].startswith(f"INSERT INTO {CHANGES}") for query in queries)
+
+
+def test_only_channels_with_stored_readings_in_their_span_are_compared(load):
+    assert comparisons(load, two_channels()) == 0  # the first ingest: every channel is fresh
+    assert comparisons(load, two_channels()) == 1
 
 
 def test_an_unchanged_reingest_in_no_order_compares_every_reading(stored, load):
