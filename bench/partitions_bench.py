@@ -67,7 +67,8 @@ def queries(databases: tuple[str, str], statements: dict[str, list[str]], repeat
     see the same load: the machine may be shared. Then EXPLAIN (ANALYZE, BUFFERS) of each."""
     from django.conf import settings
 
-    # The same session settings as the API's connections (DATABASE_WORK_MEM).
+    # The same session settings as the API's connections (DATABASE_WORK_MEM and
+    # DATABASE_TEMP_BUFFERS).
     options = settings.DATABASES["default"].get("OPTIONS", {}).get("options", "")
     connections = [psycopg2.connect(db_url(name), options=options) for name in databases]
     timed: dict = {}

@@ -193,7 +193,8 @@ def time_api(session: requests.Session, url: str, repeat: int) -> list[float]:
 def time_sql(database: str, statements: list[str], repeat: int) -> tuple[list[float], str]:
     from django.conf import settings
 
-    # The same session settings as the API's connections (DATABASE_WORK_MEM).
+    # The same session settings as the API's connections (DATABASE_WORK_MEM and
+    # DATABASE_TEMP_BUFFERS).
     options = settings.DATABASES["default"].get("OPTIONS", {}).get("options", "")
     connection = psycopg2.connect(db_url(database), options=options)
     connection.autocommit = True

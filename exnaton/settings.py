@@ -23,6 +23,14 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+def _memory_size(name: str, default: str) -> str:
+    """A PostgreSQL memory setting such as 32MB; empty leaves the server's own."""
+    size = env.str(name, default=default).strip()
+    if size and (not size[:-2].isdigit() or size[-2:] not in ("kB", "MB", "GB")):
+        raise ImproperlyConfigured(f"{name} must be a size such as {default}, got {size!r}.")
+    return size
+
+
 # A local `.env` is read when present; real environment variables win over it.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -109,24 +117,23 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS.append("exnaton.replica.ReplicaRouter")
     MIDDLEWARE.append("exnaton.replica.reads_from_replica")
-# PostgreSQL's memory per sort or hash of one query. Its default (4MB) makes a year of one
-# channel's daily sums sort on disk; empty leaves the server's own setting.
-DATABASE_WORK_MEM = env.str("DATABASE_WORK_MEM", default="32MB").strip()
-# Memory for a session's temporary tables, where the ingest stages a flush's rows (PostgreSQL's
-# default, 8MB, sends them through files). Only sessions that use temporary tables take it,
-# and it can only be set before their first one: so here, for every session.
-DATABASE_TEMP_BUFFERS = "256MB"
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    _settings = f"-c temp_buffers={DATABASE_TEMP_BUFFERS}"
-    if DATABASE_WORK_MEM:
-        if not DATABASE_WORK_MEM[:-2].isdigit() or DATABASE_WORK_MEM[-2:] not in ("kB", "MB", "GB"):
-            raise ImproperlyConfigured(
-                f"DATABASE_WORK_MEM must be a size such as 32MB, got {DATABASE_WORK_MEM!r}."
-            )
-        _settings += f" -c work_mem={DATABASE_WORK_MEM}"
+    # PostgreSQL's memory per sort or hash of one query. Its default (4MB) makes a year of one
+    # channel's daily sums sort on disk.
+    DATABASE_WORK_MEM = _memory_size("DATABASE_WORK_MEM", "32MB")
+    # Memory for a session's temporary tables, where the ingest stages a flush's rows (the
+    # default, 8MB, sends them through files). Only sessions that use temporary tables take
+    # it, and it can only be set before their first one: so here, for every session.
+    DATABASE_TEMP_BUFFERS = _memory_size("DATABASE_TEMP_BUFFERS", "256MB")
+    _settings = [
+        f"-c {name}={size}"
+        for name, size in (("temp_buffers", DATABASE_TEMP_BUFFERS), ("work_mem", DATABASE_WORK_MEM))
+        if size
+    ]
     for _database in DATABASES.values():
-        _options = _database.setdefault("OPTIONS", {})
-        _options["options"] = f"{_options.get('options', '')} {_settings}".strip()
+        if _settings:
+            _options = _database.setdefault("OPTIONS", {})
+            _options["options"] = " ".join([_options.get("options", ""), *_settings]).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
