@@ -130,8 +130,8 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         for name, size in (("temp_buffers", DATABASE_TEMP_BUFFERS), ("work_mem", DATABASE_WORK_MEM))
         if size
     ]
-    for _database in DATABASES.values():
-        if _settings:
+    if _settings:
+        for _database in DATABASES.values():
             _options = _database.setdefault("OPTIONS", {})
             _options["options"] = " ".join([_options.get("options", ""), *_settings]).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
