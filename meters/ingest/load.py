@@ -309,6 +309,8 @@ class Loader:
                 if overlapping:
                     self._write_changes(cursor)
                 rollups.add(cursor, INSERTED)
+                # After add: a recomputed period already holds the inserted readings, which
+                # add would otherwise count a second time.
                 if overlapping:
                     rollups.recompute(
                         cursor, f"SELECT channel_id, timestamp FROM {CHANGES} WHERE NOT is_new"
@@ -459,10 +461,12 @@ class Loader:
         }
         adapt = connection.ops.adapt_datetimefield_value
         rows = []
+        all_fresh = True
         for (source, key), channel_id in channel_ids.items():
             staged = self._sources[source]
             _, _, first, last, count = staged.runs[key]
             fresh = staged.runs_exact and not staged.may_repeat
+            all_fresh = all_fresh and fresh
             rows.append((source, key, channel_id, fresh, count, adapt(first), adapt(last)))
         with connection.cursor() as cursor:
             for start in range(0, len(rows), ROWS_PER_INSERT):
@@ -481,7 +485,7 @@ class Loader:
                 f"AND r.timestamp >= {CHANNELS}.first AND r.timestamp <= {CHANNELS}.last "
                 "LIMIT 1 OFFSET 0)"
             )
-            return cursor.rowcount > 0 or not all(row[3] for row in rows)
+            return cursor.rowcount > 0 or not all_fresh
 
     def _refresh_channels(self) -> None:
         """Move the span, count and data_changed_at of each channel whose readings changed
