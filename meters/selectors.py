@@ -712,7 +712,7 @@ def _buckets(
     """Rows (channel id, bucket key, value, count, muid as text, OBIS code), ordered by muid,
     OBIS code and key, streamed through a server-side cursor.
 
-    Each part groups its rows by channel id and bucket key; the parts are put together and
+    Each part groups its rows by channel id and bucket key; several parts are put together and
     grouped again, then the muid and OBIS code are joined to the buckets. Grouped by muid and
     OBIS code directly, PostgreSQL expects as many buckets as readings and sorts every
     reading; grouped this way it hashes them and sorts only the buckets (a year of one channel:
@@ -752,19 +752,27 @@ def _buckets(
     channel_id, key, value, count = (
         f"{buckets}.{quote(alias)}" for _, _, alias in compiler.select[:4]
     )
+    # One part already holds one row per bucket: grouped again, it would only be hashed twice.
+    regroup = len(sql_parts) > 1
+
+    def combined(aggregate: str, column: str) -> str:
+        return f"{aggregate}({column})" if regroup else column
+
     # The sum rounded to the stored scale: exact, and on SQLite the same float whichever parts
     # it was added from, so that an average rounds the same way from rollups and readings.
-    total = f"ROUND(SUM({value}), {VALUE_DECIMAL_PLACES})"
+    total = f"ROUND({combined('SUM', value)}, {VALUE_DECIMAL_PLACES})"
+    count_total = f"CAST({combined('SUM', count)} AS bigint)"
     outer_value = {
         Agg.SUM: total,
-        Agg.AVG: f"ROUND({total} / SUM({count}), {VALUE_DECIMAL_PLACES})",
-        Agg.MIN: f"MIN({value})",
-        Agg.MAX: f"MAX({value})",
-        Agg.COUNT: f"CAST(SUM({value}) AS bigint)",
+        Agg.AVG: f"ROUND({total} / {count_total}, {VALUE_DECIMAL_PLACES})",
+        Agg.MIN: combined("MIN", value),
+        Agg.MAX: combined("MAX", value),
+        Agg.COUNT: f"CAST({combined('SUM', value)} AS bigint)",
     }[agg]
     grouped = (
-        f"SELECT {channel_id}, {key}, {outer_value}, CAST(SUM({count}) AS bigint) "
-        f"FROM ({' UNION ALL '.join(sql_parts)}) {buckets} GROUP BY {channel_id}, {key}"
+        f"SELECT {channel_id}, {key}, {outer_value}, {count_total} "
+        f"FROM ({' UNION ALL '.join(sql_parts)}) {buckets}"
+        + (f" GROUP BY {channel_id}, {key}" if regroup else "")
     )
     muid = Unit._meta.get_field("muid").get_col("unit")
     muid_text, obis = MuidText(muid), Channel._meta.get_field("obis").get_col("channel")
