@@ -11,9 +11,11 @@ from enum import StrEnum
 
 # \A and \Z: `$` would also match before a final newline ("0100011D00FF\n").
 HEX_PATTERN = re.compile(r"\A[0-9A-F]{12}\Z")
+# The F group may be left out, as it usually is (1-0:1.8.0): it is then 255, "not used".
 READABLE_PATTERN = re.compile(
-    r"\A([0-9]{1,3})-([0-9]{1,3}):([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\*([0-9]{1,3})\Z"
+    r"\A([0-9]{1,3})-([0-9]{1,3}):([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})(?:\*([0-9]{1,3}))?\Z"
 )
+UNUSED_GROUP = "255"
 
 
 class Direction(StrEnum):
@@ -59,14 +61,15 @@ def format_obis(hex_code: str) -> str:
 
 
 def obis_hex(code: str) -> str:
-    """The hex key of a code given as hex (`0100011D00FF`) or readable (`1-0:1.29.0*255`);
-    raises ValueError for anything else."""
+    """The hex key of a code given as hex (`0100011D00FF`) or readable (`1-0:1.29.0*255`, or
+    `1-0:1.29.0` for the same); raises ValueError for anything else."""
     if is_obis_hex(code.upper()):
         return code.upper()
     match = READABLE_PATTERN.match(code)
-    if match is None or any(int(group) > 255 for group in match.groups()):
+    groups = match.groups(UNUSED_GROUP) if match else ()
+    if match is None or any(int(group) > 255 for group in groups):
         raise ValueError(f"{code!r} is not an OBIS code")
-    return "".join(f"{int(group):02X}" for group in match.groups())
+    return "".join(f"{int(group):02X}" for group in groups)
 
 
 def decode(hex_code: str) -> ObisCode:

@@ -48,7 +48,8 @@ MUID = _query(
 OBIS = _query(
     "obis",
     OpenApiTypes.STR,
-    "Only these OBIS codes, as 12 hex digits (0100011D00FF) or readable (1-0:1.29.0*255). "
+    "Only these OBIS codes, as 12 hex digits (0100011D00FF) or readable (1-0:1.29.0*255, "
+    "or 1-0:1.29.0 for the same). "
     "Repeat the parameter or separate codes with commas. Empty: every channel.",
     {NO_FILTER: [], "Import, hex": ["0100011D00FF"], "Export, readable": ["1-0:2.29.0*255"]},
     many=True,

@@ -75,7 +75,7 @@ PROFILE_PARAMETERS = [
         OpenApiTypes.STR,
         OpenApiParameter.QUERY,
         description="The channel, as 12 hex digits (0100011D00FF) or readable "
-        "(1-0:1.29.0*255). Empty: the unit's first channel.",
+        "(1-0:1.29.0*255, or 1-0:1.29.0). Empty: the unit's first channel.",
         examples=[
             OpenApiExample("The first channel", value=""),
             OpenApiExample("Export, readable", value="1-0:2.29.0*255"),

@@ -58,13 +58,18 @@ def test_it_refuses_what_is_not_a_12_digit_hex_code(bad):
         ("0100011d00ff", "0100011D00FF"),
         ("1-0:1.29.0*255", "0100011D00FF"),
         ("1-0:2.29.0*255", "0100021D00FF"),
+        ("1-0:1.29.0", "0100011D00FF"),
+        ("1-0:1.8.0", "0100010800FF"),
+        ("1-0:1.8.0*1", "010001080001"),
     ],
 )
 def test_a_code_given_as_hex_or_readable_gives_its_hex_key(given, hex_code):
     assert obis_hex(given) == hex_code
 
 
-@pytest.mark.parametrize("bad", ["1-0:1.29.0*256", "1-0:1.29.0", "1.29.0", "A-B:C.D.E*F", ""])
+@pytest.mark.parametrize(
+    "bad", ["1-0:1.29.0*256", "1-0:1.29", "1-0:1.29.0*", "1.29.0", "A-B:C.D.E*F", ""]
+)
 def test_what_is_no_obis_code_gives_no_hex_key(bad):
     with pytest.raises(ValueError, match="is not an OBIS code"):
         obis_hex(bad)

@@ -18,7 +18,7 @@ CASES = [
     (READINGS, {"start": "0001-01-01"}, "start"),
     (READINGS, {"end": "9999-12-31T23:59:59-23:59"}, "end"),
     (READINGS, {"muid": "not-a-uuid"}, "muid"),
-    (READINGS, {"obis": "1-0:1.29.0"}, "obis"),
+    (READINGS, {"obis": "1-0:1.29"}, "obis"),
     (READINGS, {"obis": "1-0:1.256.0*255"}, "obis"),
     (READINGS, {"quality": "x" * 33}, "quality"),
     (READINGS, {"tz": "Mars/Olympus_Mons"}, "tz"),
