@@ -15,8 +15,11 @@ runner-up is the confidence. The OBIS direction never decides: it only corrobora
     commercial  weekend_ratio ↓  base_ratio ↑  plateau ↓
     constant    base_ratio ↑  daily_cv ↓
     household   dark_zero_share ↓  base_ratio ↕  plateau ↓  weekend_ratio ↑  noon_ratio ↑  dark ↑
+                step_share ↑
+    wind        cycle_excess ↓  dark_share ↑  daily_cv ↑  plateau ↓  step_share ↓
 
-Features are taken on whole local days; "dark" is the sun below sun.DARK_BELOW over the middle
+Features are taken on whole local days (the daily cycle on every reading, as the report's test
+takes it: stats.daily_cycle); "dark" is the sun below sun.DARK_BELOW over the middle
 of Switzerland at the middle of each interval, so the night follows the season and DST.
 """
 
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sun
-from analysis.stats import ZERO, detect_interval
+from analysis.stats import ZERO, DailyCycle, daily_cycle, detect_interval
 from meters.obis import Direction
 
 # The least data a verdict is drawn from: whole local days, and the share of readings present.
@@ -49,6 +52,7 @@ class Kind(StrEnum):
     COMMERCIAL = "commercial"
     PROSUMER = "prosumer"
     BATTERY = "battery"
+    WIND = "wind"
     CONSTANT = "constant"
     UNDETERMINED = "undetermined"
 
@@ -58,7 +62,7 @@ class Kind(StrEnum):
 
     @property
     def family(self) -> str:
-        if self is Kind.PV:
+        if self in (Kind.PV, Kind.WIND):
             return "generation"
         if self is Kind.BATTERY:
             return "storage"
@@ -76,6 +80,7 @@ LABELS = {
     Kind.COMMERCIAL: "a commercial or office load",
     Kind.PROSUMER: "the grid import of a site with its own PV",
     Kind.BATTERY: "a battery charging or discharging on a timer",
+    Kind.WIND: "wind or other weather-driven generation",
     Kind.CONSTANT: "a near-constant load",
     Kind.UNDETERMINED: "undetermined",
 }
@@ -143,6 +148,11 @@ FEATURES = {
     "noon_zero_share": (
         "share of the readings within two hours of solar noon that are zero",
         "a prosumer whose panels cover its load imports nothing at midday",
+    ),
+    "cycle_excess": (
+        "share of the readings' variance the time of day explains, less the share the same "
+        "readings shuffled across the times of day explain (95th percentile)",
+        "the sun, habits and timers keep the clock; the wind does not",
     ),
 }
 
@@ -215,6 +225,14 @@ RULES: dict[Kind, list[tuple[str, float, float]]] = {
         ("weekend_ratio", 0.6, 0.8),
         ("noon_ratio", 0.25, 0.5),
         ("dark_share", 0.05, 0.15),
+        ("step_share", 0.4, 0.6),
+    ],
+    Kind.WIND: [
+        ("cycle_excess", 0.04, 0.01),
+        ("dark_share", 0.15, 0.3),
+        ("daily_cv", 0.25, 0.5),
+        ("plateau_share", 0.8, 0.6),
+        ("step_share", 0.7, 0.5),
     ],
 }
 
@@ -238,6 +256,7 @@ class Verdict:
     runner_up: Kind | None
     headline: str
     missing: str = ""  # what the data lacks, when undetermined
+    cycle: DailyCycle | None = None  # the daily-cycle test, on two readings or more
 
     @property
     def confidence_word(self) -> str:
@@ -370,6 +389,11 @@ def _headline(kind: Kind, values: dict[str, float], direction: Direction | None)
             label += " at home (evening and night blocks)"
     if kind is Kind.PV and direction is Direction.EXPORT:
         label = "photovoltaic feed-in: solar generation exported to the grid"
+    if kind is Kind.WIND and direction is Direction.EXPORT:
+        label += " fed into the grid"
+    if kind is Kind.CONSTANT and direction is Direction.EXPORT:
+        # The shape of a base load, and of a generator that runs steadily: the channel tells.
+        return "near-constant generation fed into the grid (a run-of-river plant, a CHP unit)"
     if kind.family == "consumption" and direction is Direction.IMPORT:
         label += " drawn from the grid"
     return label + _DIRECTION_NOTES.get((kind.family, direction), "")
@@ -383,6 +407,9 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
     completeness = len(series) / expected if expected else 0.0
     values = features(series, tz=tz, step=step) if len(series) > 1 else {"_whole_days": 0.0}
     whole_days = int(values.pop("_whole_days"))
+    cycle = daily_cycle(series, tz=tz) if len(series) > 1 else None
+    if cycle is not None:
+        values["cycle_excess"] = cycle.explained - cycle.baseline
     missing = ""
     if whole_days < MIN_DAYS:
         missing = (
@@ -400,7 +427,7 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
     listed = [Feature(name, values[name], *FEATURES[name]) for name in FEATURES if name in values]
     if missing:
         return Verdict(
-            Kind.UNDETERMINED, 0.0, {}, listed, None, f"undetermined: {missing}", missing
+            Kind.UNDETERMINED, 0.0, {}, listed, None, f"undetermined: {missing}", missing, cycle
         )
     by_kind = scores(values)
     # When no kind fits every rule, the one that fits most of its rules comes first.
@@ -418,4 +445,5 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
         features=listed,
         runner_up=second if runner >= CLOSE * top and runner > 0 else None,
         headline=_headline(best, values, direction),
+        cycle=cycle,
     )

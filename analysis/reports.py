@@ -31,7 +31,7 @@ from meters.obis import Direction, ObisCode
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
@@ -145,9 +145,10 @@ def build_unit_report(
     profiles = stats.profiles(series, tz=tz)
     correlation = stats.autocorrelation(series)
     decomposition = stats.decomposition(series)
-    # The one test of a daily cycle: every sentence about one (profile, STL) uses it.
-    cycle = stats.daily_cycle(series, tz=tz)
     profile = profile or unit_profile(series, tz=tz, direction=obis.direction)
+    # The one test of a daily cycle: the verdict and every sentence about one (profile, STL)
+    # use it.
+    cycle = profile.verdict.cycle
     figures, comparison = profile.load, profile.standard
     table = []
     if interval in TABLE_INTERVALS:

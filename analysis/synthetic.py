@@ -17,6 +17,8 @@ a seed always gives the same unit:
 - PV: a clear-sky bell from the sun's position at a site anywhere in Switzerland, scaled by
   each day's weather (with cloudy weeks) and passing clouds;
 - battery: a storage unit charging (or discharging) its capacity every day on a timer;
+- wind: a turbine's output from a wind speed that drifts with the weather over days and gusts
+  from one quarter hour to the next (cubic from 3 m/s, rated from 12 m/s), day and night alike;
 - constant: a near-constant load (a server room, a pump), with small noise.
 
 `gaps=True` cuts a few runs of hours and scattered single readings, as a real feed has.
@@ -207,6 +209,21 @@ def battery(frame: Frame) -> np.ndarray:
     return _blocks(frame, np.full(frame.days, hour), energy, power)
 
 
+def wind(frame: Frame) -> np.ndarray:
+    rng = frame.rng
+    capacity = rng.uniform(2, 50)
+    # The wind speed (m/s) drifts with the weather over days, gusts from one quarter hour to
+    # the next; a turbine starts at 3 m/s and gives its rated power from 12 m/s.
+    mean = rng.uniform(5, 8)
+    speed = np.empty(len(frame.hours))
+    speed[0] = mean
+    for i in range(1, len(speed)):
+        speed[i] = mean + 0.995 * (speed[i - 1] - mean) + rng.normal(0, 0.35)
+    speed = np.clip(speed, 0, None)
+    output = np.clip((speed - 3) / 9, 0, 1) ** 3
+    return capacity * output * STEP_HOURS
+
+
 def constant(frame: Frame) -> np.ndarray:
     rng = frame.rng
     level = rng.uniform(0.5, 20)
@@ -224,6 +241,7 @@ GENERATORS: dict[str, Callable[[Frame], np.ndarray]] = {
     "prosumer": prosumer,
     "pv": pv,
     "battery": battery,
+    "wind": wind,
     "constant": constant,
 }
 # The kind of the hypothesis (analysis.kinds) each generator's units are.
@@ -237,6 +255,7 @@ EXPECTED = {
     "prosumer": Kind.PROSUMER,
     "pv": Kind.PV,
     "battery": Kind.BATTERY,
+    "wind": Kind.WIND,
     "constant": Kind.CONSTANT,
 }
 # Months in which a kind is generated: a heating system runs in the heating season.

@@ -85,6 +85,32 @@ def test_pv_output_widens_with_the_day_from_december_to_june():
     assert december.feature("width_ratio") == pytest.approx(june.feature("width_ratio"), abs=0.2)
 
 
+def test_a_wind_turbine_is_weather_driven_generation_not_a_load_on_an_export_channel():
+    turbine = synthetic.unit("wind", seed=5, start="2023-10-01")
+
+    result = kinds.verdict(turbine, tz=ZURICH, direction=Direction.EXPORT)
+
+    assert result.kind is Kind.WIND
+    assert result.headline == "wind or other weather-driven generation fed into the grid"
+    assert result.confidence_word == "high"
+    # Day and night alike, with no clock: the report's own test finds no daily cycle.
+    assert not result.cycle.present
+    assert result.feature("cycle_excess") == result.cycle.explained - result.cycle.baseline < 0
+    assert result.feature("dark_share") > 0.3
+    assert result.scores[Kind.HOUSEHOLD] == 0.0
+
+
+def test_a_steady_flow_on_an_export_channel_is_near_constant_generation():
+    steady = synthetic.unit("constant", seed=3)
+
+    exported = kinds.verdict(steady, tz=ZURICH, direction=Direction.EXPORT)
+    imported = kinds.verdict(steady, tz=ZURICH, direction=Direction.IMPORT)
+
+    assert exported.kind is imported.kind is Kind.CONSTANT
+    assert exported.headline.startswith("near-constant generation fed into the grid")
+    assert imported.headline == "a near-constant load drawn from the grid"
+
+
 def test_the_shape_decides_and_the_obis_direction_only_annotates():
     result = kinds.verdict(pv_shaped(), tz=ZURICH, direction=Direction.IMPORT)
 
