@@ -2,8 +2,9 @@
 
 Each feature has a physical reason (FEATURES holds it, in words a reader of the page gets);
 each kind is the product of a few memberships, each a linear ramp between two values of one
-feature (RULES). The kind with the highest score is the verdict; its margin over the
-runner-up is the confidence. The OBIS direction never decides: it only corroborates.
+feature, or the better of two such ramps where either sign will do (RULES). The kind with the
+highest score is the verdict; its margin over the runner-up is the confidence. The OBIS
+direction never decides: it only corroborates.
 
     PV          dark_share ↓  bell_r ↑  step_share ↓  width_ratio ↑
     EV          plateau ↑  step ↑  base_ratio ↓  blocks_per_day ↓  daily_cv ↑
@@ -15,7 +16,7 @@ runner-up is the confidence. The OBIS direction never decides: it only corrobora
     commercial  weekend_ratio ↓  base_ratio ↑  plateau ↓
     constant    base_ratio ↑  daily_cv ↓
     household   dark_zero_share ↓  base_ratio ↕  plateau ↓  weekend_ratio ↑  noon_ratio ↑  dark ↑
-                step_share ↑
+                (step_share ↑ or cycle_excess ↑)
     wind        cycle_excess ↓  dark_share ↑  daily_cv ↑  plateau ↓  step_share ↓
 
 Features are taken on whole local days (the daily cycle on every reading, as the report's test
@@ -165,8 +166,19 @@ def ramp(value: float, zero_at: float, one_at: float) -> float:
     return float(min(1.0, max(0.0, share)))
 
 
-# kind -> [(feature, zero_at, one_at)]: the score is the product of the ramps.
-RULES: dict[Kind, list[tuple[str, float, float]]] = {
+Rule = tuple[str, float, float]  # (feature, zero_at, one_at)
+
+
+def membership(values: dict[str, float], rule: Rule | tuple[Rule, Rule]) -> float:
+    """A rule's ramp at the feature's value; of two alternative rules, the better one."""
+    if isinstance(rule[0], tuple):
+        return max(membership(values, alternative) for alternative in rule)
+    name, zero_at, one_at = rule
+    return ramp(values[name], zero_at, one_at)
+
+
+# kind -> rules: the score is the product of their memberships.
+RULES: dict[Kind, list[Rule | tuple[Rule, Rule]]] = {
     Kind.PV: [
         ("dark_share", 0.03, 0.01),
         ("bell_r", 0.6, 0.85),
@@ -225,7 +237,9 @@ RULES: dict[Kind, list[tuple[str, float, float]]] = {
         ("weekend_ratio", 0.6, 0.8),
         ("noon_ratio", 0.25, 0.5),
         ("dark_share", 0.05, 0.15),
-        ("step_share", 0.4, 0.6),
+        # Habits show as appliances switched on at once, or, where many loads or longer
+        # intervals smooth those away, as a daily cycle.
+        (("step_share", 0.4, 0.6), ("cycle_excess", 0.0, 0.04)),
     ],
     Kind.WIND: [
         ("cycle_excess", 0.04, 0.01),
@@ -364,9 +378,9 @@ def features(series: pd.Series, *, tz: tzinfo, step: pd.Timedelta) -> dict[str, 
 
 
 def scores(values: dict[str, float]) -> dict[Kind, float]:
-    """Each kind's score: the product of its rules' ramps."""
+    """Each kind's score: the product of its rules' memberships."""
     return {
-        kind: float(np.prod([ramp(values[name], a, b) for name, a, b in rules]))
+        kind: float(np.prod([membership(values, rule) for rule in rules]))
         for kind, rules in RULES.items()
     }
 
@@ -432,8 +446,7 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
     by_kind = scores(values)
     # When no kind fits every rule, the one that fits most of its rules comes first.
     closeness = {
-        kind: np.mean([ramp(values[name], a, b) for name, a, b in rules])
-        for kind, rules in RULES.items()
+        kind: np.mean([membership(values, rule) for rule in rules]) for kind, rules in RULES.items()
     }
     ranked = sorted(by_kind, key=lambda kind: (by_kind[kind], closeness[kind]), reverse=True)
     best, second = ranked[0], ranked[1]

@@ -166,6 +166,28 @@ def test_a_ramp_runs_linearly_either_way_and_a_missing_feature_is_neutral():
 
 def test_every_rule_names_a_feature_with_its_reason():
     for rules in kinds.RULES.values():
-        for name, zero_at, one_at in rules:
-            assert name in kinds.FEATURES
-            assert zero_at != one_at
+        for rule in rules:
+            for name, zero_at, one_at in rule if isinstance(rule[0], tuple) else [rule]:
+                assert name in kinds.FEATURES
+                assert zero_at != one_at
+
+
+def test_of_two_alternative_rules_the_better_one_counts():
+    either = (("step_share", 0.4, 0.6), ("cycle_excess", 0.0, 0.04))
+
+    assert kinds.membership({"step_share": 0.5, "cycle_excess": -0.1}, either) == pytest.approx(0.5)
+    assert kinds.membership({"step_share": 0.1, "cycle_excess": 0.03}, either) == pytest.approx(
+        0.75
+    )
+    assert kinds.membership({"step_share": 0.1, "cycle_excess": -0.1}, either) == 0.0
+
+
+def test_a_household_smoothed_by_hourly_readings_is_still_a_household_by_its_daily_cycle():
+    quarter_hours = synthetic.unit("household", seed=4, start="2023-03-01")
+    hourly = quarter_hours.resample("1h").sum()
+
+    result = kinds.verdict(hourly, tz=ZURICH, direction=Direction.IMPORT)
+
+    assert result.kind is Kind.HOUSEHOLD
+    assert result.cycle.present
+    assert result.confidence_word == "high"
