@@ -7,7 +7,9 @@ report, so the page returns before any chart is drawn and the browser fetches th
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import InvalidPage, Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -65,12 +67,37 @@ def report_href(unit: Unit | str, channel: Channel | str | None = None, **query:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-def _chart_query(request: HttpRequest, version: str) -> str:
-    """The page's own parameters, for its chart URLs, plus the report's version."""
-    query = {
-        name: request.GET[name] for name in ReportParamsForm.base_fields if request.GET.get(name)
-    }
+def _chart_query(request: HttpRequest, version: str, *extra: str) -> str:
+    """The page's own parameters (those of the report, and `extra`), for its chart URLs, plus
+    the report's version."""
+    names = [*ReportParamsForm.base_fields, *extra]
+    query = {name: request.GET[name] for name in names if request.GET.get(name)}
     return urlencode({**query, "v": version})
+
+
+def _pager(request: HttpRequest, page: Page) -> dict[str, str | None]:
+    """The overview's links to the pages before and after `page` (None: there is none), with
+    the request's other parameters."""
+
+    def href(number: int) -> str:
+        query = request.GET.copy()
+        query["page"] = str(number)
+        return f"{reverse('analysis:overview')}?{query.urlencode()}"
+
+    return {
+        "previous_href": href(page.previous_page_number()) if page.has_previous() else None,
+        "next_href": href(page.next_page_number()) if page.has_next() else None,
+    }
+
+
+def _overview_page(request: HttpRequest) -> Page | HttpResponse:
+    """The units of the overview's `page` (ANALYSIS_OVERVIEW_UNITS a page, by muid) that the
+    user may read; or the 400 page."""
+    units = visible_units_with_channels(user=request.user).order_by("muid")
+    try:
+        return Paginator(units, settings.ANALYSIS_OVERVIEW_UNITS).page(request.GET.get("page", 1))
+    except InvalidPage as error:
+        return _bad_request(request, [("page", str(error))])
 
 
 def _svg_response(svg: str | None) -> HttpResponse:
@@ -106,33 +133,44 @@ def _unit_channel(
 @login_required
 @throttled
 def overview(request: HttpRequest) -> HttpResponse:
-    """Every unit the user may read with its channels, and the comparison of all of them."""
+    """A page of the units the user may read, with their channels, and their comparison."""
     form = ReportParamsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form.error_list())
-    report = overview_report(
-        units=visible_units_with_channels(user=request.user), params=form.params()
-    )
-    query = _chart_query(request, report.version)
+    page = _overview_page(request)
+    if isinstance(page, HttpResponse):
+        return page
+    report = overview_report(units=page.object_list, params=form.params())
+    query = _chart_query(request, report.version, "page")
     report = with_chart_hrefs(
         report, lambda name: f"{reverse('analysis:overview_chart', args=[name])}?{query}"
     )
     tz = request.GET.get("tz", "")
     rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
     communities = visible_communities(user=request.user)
-    context = {"report": report, "rows": rows, "communities": communities}
+    context = {
+        "report": report,
+        "rows": rows,
+        "communities": communities,
+        "page": page,
+        **_pager(request, page),
+    }
     return render(request, "analysis/overview.html", context)
 
 
 @login_required
 @throttled
 def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
-    """One chart of the overview as SVG, built from the units the user may read."""
+    """One chart of the overview as SVG, built from the units of its page."""
     form = ReportParamsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form.error_list())
-    units = visible_units_with_channels(user=request.user)
-    return _svg_response(overview_chart_svg(units=units, params=form.params(), name=name))
+    page = _overview_page(request)
+    if isinstance(page, HttpResponse):
+        return page
+    return _svg_response(
+        overview_chart_svg(units=page.object_list, params=form.params(), name=name)
+    )
 
 
 @login_required

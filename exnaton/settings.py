@@ -437,6 +437,9 @@ if ANALYSIS_DEFAULT_INTERVAL not in ("15min", "hour", "day", "week"):
 # than ANALYSIS_MAX_DAYS (a longer one is a 400), which bounds a page's time and memory.
 ANALYSIS_DEFAULT_DAYS = _positive_int("ANALYSIS_DEFAULT_DAYS", 31)
 ANALYSIS_MAX_DAYS = _positive_int("ANALYSIS_MAX_DAYS", 366)
+# Units on one page of the overview (`?page=N`, by muid): each one's passport is computed and
+# every pair compared, so a fleet's overview is shown a page at a time.
+ANALYSIS_OVERVIEW_UNITS = _positive_int("ANALYSIS_OVERVIEW_UNITS", 20)
 
 # --- Access control and limits ----------------------------------------------------------------
 # Users see the units granted to them or to one of their groups (admin: a unit's page); staff

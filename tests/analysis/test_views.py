@@ -336,6 +336,50 @@ def test_a_repeated_overview_chart_is_served_from_the_cache(staff_client, challe
     assert drawings == ["daily"]
 
 
+def test_a_fleets_overview_shows_a_page_of_units_by_muid_and_links_to_the_next(
+    staff_client, challenge_data, settings
+):
+    settings.ANALYSIS_OVERVIEW_UNITS = 1  # the producer's muid sorts first
+    overview = reverse("analysis:overview")
+
+    first = unescape(staff_client.get(overview + "?tz=UTC").content.decode())
+    second = unescape(staff_client.get(overview + "?tz=UTC&page=2").content.decode())
+
+    assert str(PRODUCER.muid) in first
+    assert str(CONSUMER.muid) not in first
+    assert str(CONSUMER.muid) in second
+    assert str(PRODUCER.muid) not in second
+    assert "Units 1 to 1 of 2 (page 1 of 2" in first
+    assert f'href="{overview}?tz=UTC&page=2" rel="next"' in first
+    assert f'href="{overview}?tz=UTC&page=1" rel="prev"' in second
+    assert 'rel="next"' not in second
+    # Each chart is drawn from the units of the page that shows it.
+    assert all("page=2" in img["src"] for img in images(second))
+
+
+def test_an_overview_chart_draws_the_units_of_its_page(staff_client, challenge_data, settings):
+    settings.ANALYSIS_OVERVIEW_UNITS = 1
+    chart = reverse("analysis:overview_chart", args=["daily"])
+
+    svg = staff_client.get(chart + "?page=2").content
+
+    assert str(CONSUMER.muid)[:8].encode() in svg
+    assert str(PRODUCER.muid)[:8].encode() not in svg
+
+
+@pytest.mark.parametrize("page", ["3", "0", "one"])
+def test_an_overview_page_that_does_not_exist_is_a_400_naming_page(
+    staff_client, challenge_data, settings, page
+):
+    settings.ANALYSIS_OVERVIEW_UNITS = 1
+
+    for url in (reverse("analysis:overview"), reverse("analysis:overview_chart", args=["daily"])):
+        response = staff_client.get(f"{url}?page={page}")
+
+        assert response.status_code == 400
+        assert "<code>page</code>" in response.content.decode()
+
+
 def test_overview_without_units_says_how_to_load_them(staff_client, db):
     response = staff_client.get(reverse("analysis:overview"))
 
