@@ -90,14 +90,18 @@ def _pager(request: HttpRequest, page: Page) -> dict[str, str | None]:
     }
 
 
-def _overview_page(request: HttpRequest) -> Page | HttpResponse:
+def _overview_page(request: HttpRequest) -> tuple[Page, ReportParamsForm] | HttpResponse:
     """The units of the overview's `page` (ANALYSIS_OVERVIEW_UNITS a page, by muid) that the
-    user may read; or the 400 page."""
+    user may read, and the validated parameters; or the 400 page."""
+    form = ReportParamsForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request, form.error_list())
     units = visible_units_with_channels(user=request.user).order_by("muid")
     try:
-        return Paginator(units, settings.ANALYSIS_OVERVIEW_UNITS).page(request.GET.get("page", 1))
+        page = Paginator(units, settings.ANALYSIS_OVERVIEW_UNITS).page(request.GET.get("page", 1))
     except InvalidPage as error:
         return _bad_request(request, [("page", str(error))])
+    return page, form
 
 
 def _svg_response(svg: str | None) -> HttpResponse:
@@ -134,12 +138,10 @@ def _unit_channel(
 @throttled
 def overview(request: HttpRequest) -> HttpResponse:
     """A page of the units the user may read, with their channels, and their comparison."""
-    form = ReportParamsForm(request.GET)
-    if not form.is_valid():
-        return _bad_request(request, form.error_list())
-    page = _overview_page(request)
-    if isinstance(page, HttpResponse):
-        return page
+    chosen = _overview_page(request)
+    if isinstance(chosen, HttpResponse):
+        return chosen
+    page, form = chosen
     report = overview_report(units=page.object_list, params=form.params())
     query = _chart_query(request, report.version, "page")
     report = with_chart_hrefs(
@@ -162,12 +164,10 @@ def overview(request: HttpRequest) -> HttpResponse:
 @throttled
 def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
     """One chart of the overview as SVG, built from the units of its page."""
-    form = ReportParamsForm(request.GET)
-    if not form.is_valid():
-        return _bad_request(request, form.error_list())
-    page = _overview_page(request)
-    if isinstance(page, HttpResponse):
-        return page
+    chosen = _overview_page(request)
+    if isinstance(chosen, HttpResponse):
+        return chosen
+    page, form = chosen
     return _svg_response(
         overview_chart_svg(units=page.object_list, params=form.params(), name=name)
     )
