@@ -163,9 +163,19 @@ def read_source(
             reader.read_unit(source)
         else:
             reader.read_document(source.location)
+        _check_not_all_rejected(reader.tally)
     except SourceError as error:
         reader.tally = Tally(error=str(error))
     emit(Done(index, reader.tally))
+
+
+def _check_not_all_rejected(tally: Tally) -> None:
+    """A source whose every record was rejected fails: it is broken, not merely noisy, and a
+    schedule or a cron job must see it (a source with no records at all is fine)."""
+    if tally.records and tally.rejected == tally.records:
+        raise SourceError(
+            f"all {tally.records} record(s) rejected, the first: {tally.rejections[0]}"
+        )
 
 
 class _Reader:

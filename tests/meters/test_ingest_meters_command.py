@@ -95,6 +95,22 @@ def test_rejected_records_are_listed(tmp_path, db):
     assert "  rejected record 0: timestamp 'someday' is not ISO 8601" in out
 
 
+def test_a_document_whose_every_record_is_rejected_makes_the_command_fail(tmp_path, db):
+    path = tmp_path / "feed.json"
+    path.write_bytes(b'{"data": [{"timestamp": "someday"}, {"timestamp": "never"}]}')
+
+    err = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 of 1 source"):
+        call_command("ingest_meters", str(path), stdout=io.StringIO(), stderr=err)
+
+    assert err.getvalue() == (
+        f"{path}: FAILED: all 2 record(s) rejected, the first: record 0: "
+        "timestamp 'someday' is not ISO 8601\n"
+    )
+    assert not Reading.objects.exists()
+
+
 def test_start_and_full_exclude_each_other(db):
     with pytest.raises(CommandError, match="--full and --start exclude each other"):
         ingest("--full", "--start", "2023-02-01")

@@ -3,6 +3,7 @@ document's content runs through the parse's accelerator and through the referenc
 (`parse_path`)."""
 
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -238,6 +239,24 @@ def test_only_the_first_rejections_are_listed_but_all_are_counted(parse_path, so
     assert report.rejected == 12
     assert len(report.rejections) == 5
     assert report.inserted == 8
+
+
+def test_a_source_whose_every_record_is_rejected_fails(parse_path, source, stored):
+    records = feed_series(CONSUMER.muid, START, 3)
+    for record in records:
+        record["timestamp"] = "never"
+    serve(source, feed_document(records))
+
+    report = ingest_unit(CONSUMER.muid)
+
+    # Every window of the poll gets the same three records back.
+    assert re.fullmatch(
+        r"all \d+ record\(s\) rejected, the first: record 0: timestamp 'never' is not ISO 8601",
+        report.error,
+    )
+    assert stored()
+    unit = Unit.objects.get(muid=CONSUMER.muid)
+    assert (unit.consecutive_failures, unit.last_error) == (1, report.error)
 
 
 def test_a_literal_nan_is_not_json_and_fails_the_document(parse_path, source, stored):
