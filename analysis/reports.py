@@ -23,7 +23,7 @@ from django.core.cache import cache
 
 from analysis import charts, stats
 from analysis.charts import Chart
-from analysis.data import channel_series, channel_totals, channels_frame
+from analysis.data import MEASURE_NOTES, channel_series, channel_totals, channels_frame
 from analysis.params import ReportParams, resolve_window
 from analysis.profile import Passport, UnitProfile, unit_profile
 from meters.models import Channel, Unit
@@ -31,7 +31,7 @@ from meters.obis import Direction, ObisCode
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
@@ -104,6 +104,8 @@ class UnitReport:
     # The daily peaks listed on the page (the most recent first); the rest are charted only.
     daily_peaks: list[dict] = field(default_factory=list)
     version: str = ""
+    # How the readings were read as energy, when they are not an interval's (data.MEASURE_NOTES).
+    measure_note: str = ""
 
     @property
     def empty(self) -> bool:
@@ -137,9 +139,17 @@ def build_unit_report(
     """Every statistic and chart of one channel's series (no queries); `profile` is the
     series' unit_profile when the caller has it already."""
     quality = stats.quality(series)
+    bare = UnitReport(
+        tz=tz,
+        interval=interval,
+        start=start,
+        end=end,
+        quality=quality,
+        measure_note=MEASURE_NOTES.get(obis.measure, ""),
+    )
     if quality.readings < 2:
-        return UnitReport(tz=tz, interval=interval, start=start, end=end, quality=quality)
-    unit = obis.unit_of_measure or "kWh"
+        return bare
+    unit = obis.energy_unit or "kWh"
     per_reading = f"{unit} per {quality.interval_minutes:.0f} min"
     chosen = stats.grouped(series, interval=interval, tz=tz)
     profiles = stats.profiles(series, tz=tz)
@@ -267,12 +277,8 @@ def build_unit_report(
                 ),
             )
         )
-    return UnitReport(
-        tz=tz,
-        interval=interval,
-        start=start,
-        end=end,
-        quality=quality,
+    return replace(
+        bare,
         shown_gaps=quality.missing[:SHOWN_GAPS],
         groupings=stats.grouping_summaries(series, tz=tz),
         table=table,

@@ -23,6 +23,24 @@ class Direction(StrEnum):
     EXPORT = "export"
 
 
+class Measure(StrEnum):
+    """What a reading of a code is, by its D group (IEC 62056-61)."""
+
+    PER_PERIOD = "energy per measuring period"  # D = 29, and any code not below
+    REGISTER = "total register"  # D = 8: the energy counted since installation
+    POWER = "instantaneous power"  # D = 7 of an energy quantity
+
+
+# C groups of energy quantities: active and reactive import and export, the four reactive
+# quadrants, apparent import and export, absolute and net active (the per-phase ones are
+# these plus 20, 40 and 60).
+ENERGY_QUANTITIES = frozenset(
+    {base + phase for base in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16) for phase in (0, 20, 40, 60)}
+)
+# The unit of the energy of an interval of a power channel.
+ENERGY_OF_POWER = {"kW": "kWh", "kvar": "kvarh", "kVA": "kVAh"}
+
+
 @dataclass(frozen=True, slots=True)
 class ObisCode:
     hex: str
@@ -30,6 +48,14 @@ class ObisCode:
     description: str
     direction: Direction | None
     unit_of_measure: str | None
+    measure: Measure = Measure.PER_PERIOD
+
+    @property
+    def energy_unit(self) -> str | None:
+        """The unit of an interval's energy (what the analysis reads from the readings)."""
+        if self.measure is Measure.POWER:
+            return ENERGY_OF_POWER.get(self.unit_of_measure or "")
+        return self.unit_of_measure
 
 
 # hex -> (description, direction, unit of measure). Energy per measuring period (D = 29) is what
@@ -79,4 +105,11 @@ def decode(hex_code: str) -> ObisCode:
     description, direction, unit = KNOWN_CODES.get(
         normalized, (f"OBIS {code} (not in the table of known codes)", None, None)
     )
-    return ObisCode(normalized, code, description, direction, unit)
+    return ObisCode(normalized, code, description, direction, unit, _measure(normalized))
+
+
+def _measure(normalized: str) -> Measure:
+    quantity, processing = int(normalized[4:6], 16), int(normalized[6:8], 16)
+    if normalized[:2] != "01" or quantity not in ENERGY_QUANTITIES:
+        return Measure.PER_PERIOD  # not electricity, or not energy: read as it is
+    return {8: Measure.REGISTER, 7: Measure.POWER}.get(processing, Measure.PER_PERIOD)

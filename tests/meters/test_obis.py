@@ -1,6 +1,6 @@
 import pytest
 
-from meters.obis import Direction, decode, format_obis, is_obis_hex, obis_hex
+from meters.obis import Direction, Measure, decode, format_obis, is_obis_hex, obis_hex
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,23 @@ def test_a_code_given_as_hex_or_readable_gives_its_hex_key(given, hex_code):
 def test_what_is_no_obis_code_gives_no_hex_key(bad):
     with pytest.raises(ValueError, match="is not an OBIS code"):
         obis_hex(bad)
+
+
+@pytest.mark.parametrize(
+    ("hex_code", "measure", "energy_unit"),
+    [
+        ("0100011D00FF", Measure.PER_PERIOD, "kWh"),
+        ("0100031D00FF", Measure.PER_PERIOD, "kvarh"),
+        ("0100010800FF", Measure.REGISTER, "kWh"),
+        ("0100020800FF", Measure.REGISTER, "kWh"),
+        ("0100150800FF", Measure.REGISTER, None),  # 21.8.0: active import of phase L1
+        ("0100010700FF", Measure.POWER, "kWh"),
+        ("0100200700FF", Measure.PER_PERIOD, None),  # 32.7.0: a voltage, read as it is
+        ("07000D0800FF", Measure.PER_PERIOD, None),  # gas (A = 7): read as it is
+    ],
+)
+def test_the_d_group_tells_what_a_reading_measures(hex_code, measure, energy_unit):
+    code = decode(hex_code)
+
+    assert code.measure is measure
+    assert code.energy_unit == energy_unit

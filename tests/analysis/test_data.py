@@ -1,0 +1,97 @@
+"""What the analysis reads from a channel's readings: the energy of each interval."""
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.data import channel_series, channel_totals, interval_energy
+from analysis.kinds import verdict
+from meters.ingest import ingest_location
+from meters.models import Channel
+from meters.obis import Measure
+from tests.analysis.conftest import ZURICH, grid
+from tests.factories import feed_document, feed_record
+
+REGISTER = "0100010800FF"
+
+
+def test_energy_per_measuring_period_is_read_as_it_is(consumer_series):
+    assert interval_energy(consumer_series, measure=Measure.PER_PERIOD) is consumer_series
+
+
+def test_a_register_gives_the_rise_from_each_reading_to_the_next(consumer_series):
+    register = 1000 + consumer_series.cumsum().shift(1, fill_value=0.0)
+
+    energy = interval_energy(register, measure=Measure.REGISTER)
+
+    # The last reading has no next: its interval's energy is not known.
+    pd.testing.assert_series_equal(
+        energy, consumer_series.iloc[:-1], check_names=False, check_freq=False, atol=1e-9
+    )
+
+
+def test_a_register_leaves_out_a_rise_across_missing_readings_and_a_reset():
+    index = grid(days=1)[:6]
+    register = pd.Series([10.0, 10.5, 11.0, 2.0, 2.5, 3.5], index=index)
+
+    energy = interval_energy(register.drop(index[1]), measure=Measure.REGISTER)
+
+    # 10.0 -> 11.0 spans two intervals and 11.0 -> 2.0 goes back: neither is an interval's.
+    assert energy.to_dict() == {index[3]: 0.5, index[4]: 1.0}
+
+
+def test_power_times_the_step_gives_each_interval_energy():
+    index = grid(days=1)[:4]
+    power = pd.Series([2.0, 4.0, 0.0, 1.0], index=index)  # kW, every 15 minutes
+
+    assert interval_energy(power, measure=Measure.POWER).tolist() == [0.5, 1.0, 0.0, 0.25]
+
+
+def test_a_register_of_the_consumer_is_read_as_the_consumer(consumer_series):
+    register = 5000 + consumer_series.cumsum()
+
+    energy = interval_energy(register, measure=Measure.REGISTER)
+
+    assert verdict(energy, tz=ZURICH).kind == verdict(consumer_series, tz=ZURICH).kind
+    # Read as energy per interval, the same counter would be a steady rise: no load's shape.
+    assert verdict(register, tz=ZURICH).kind != verdict(consumer_series, tz=ZURICH).kind
+
+
+@pytest.fixture
+def register_channel(tmp_path, db):
+    """A unit whose meter sends its total import register (1-0:1.8.0), ingested: (channel,
+    the rise of each interval, the counts)."""
+    index = grid(days=2)
+    rises = np.round(np.random.default_rng(3).uniform(0, 0.2, len(index)), 4)
+    counts = np.round(100 + np.concatenate([[0.0], np.cumsum(rises[:-1])]), 4)
+    muid = uuid.uuid4()
+    records = [
+        feed_record(moment.to_pydatetime(), float(count), muid=muid, obis=REGISTER)
+        for moment, count in zip(index, counts, strict=True)
+    ]
+    path = tmp_path / "register.json"
+    path.write_bytes(feed_document(records))
+    assert ingest_location(str(path)).ok
+    return Channel.objects.get(unit__muid=muid), rises, counts
+
+
+def test_a_register_channel_is_stored_as_counted_and_analysed_as_energy(register_channel):
+    channel, rises, counts = register_channel
+
+    series = channel_series(channel=channel)
+
+    assert channel.readings.count() == len(counts)
+    np.testing.assert_allclose(series.to_numpy(), rises[:-1], atol=1e-9)
+    assert channel_totals([channel]) == {channel.pk: pytest.approx(counts[-1] - counts[0])}
+
+
+def test_the_report_of_a_register_says_how_it_was_read(client, admin_user, register_channel):
+    channel, rises, _ = register_channel
+    client.force_login(admin_user)
+
+    page = client.get(f"/analysis/{channel.unit.muid}/").content.decode()
+
+    assert "The channel is a total register" in page
+    assert f"{len(rises) - 1} readings" in page
