@@ -24,7 +24,7 @@ takes it: stats.daily_cycle); "dark" is the sun below sun.DARK_BELOW over the mi
 of Switzerland at the middle of each interval, so the night follows the season and DST.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from enum import StrEnum
 
@@ -42,6 +42,9 @@ MIN_COMPLETENESS = 0.5
 DAY_PRESENT = 0.8
 # A runner-up scoring at least this share of the verdict's score is named.
 CLOSE = 0.5
+# Energy in negative readings, as a share of all that flowed, past which a series is a net flow
+# (below it, a meter's noise around zero).
+NET_SHARE = 0.01
 
 
 class Kind(StrEnum):
@@ -414,7 +417,23 @@ def _headline(kind: Kind, values: dict[str, float], direction: Direction | None)
 
 
 def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None) -> Verdict:
-    """The kind of unit the series most likely comes from (see the module docstring)."""
+    """The kind of unit the series most likely comes from (see the module docstring).
+
+    The kinds describe a flow one way. A series that also runs the other way (negative
+    readings, more than NET_SHARE of the energy) is a net flow, import less export: the
+    verdict is that of its import, and says so."""
+    fed_in, flowed = float(-series[series < 0].sum()), float(series.abs().sum())
+    if fed_in > NET_SHARE * flowed:
+        imported = _verdict(series.clip(lower=0), tz=tz, direction=None)
+        headline = (
+            f"a net flow, import less export ({fed_in / flowed:.0%} of the energy, in the "
+            f"negative readings, was fed in); its import: {imported.headline}"
+        )
+        return replace(imported, headline=headline)
+    return _verdict(series, tz=tz, direction=direction)
+
+
+def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> Verdict:
     step = detect_interval(series)
     per_day = int(pd.Timedelta(days=1) / step)
     expected = int((series.index.max() - series.index.min()) / step) + 1 if len(series) else 0
@@ -436,7 +455,7 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
             f"only {completeness:.0%} of the readings between the first and the last are "
             f"present; at least {MIN_COMPLETENESS:.0%} are needed"
         )
-    elif float(series.sum()) <= ZERO:
+    elif float(series.abs().sum()) <= ZERO:
         missing = "every reading is zero: no energy flowed, so there is no shape to read"
     listed = [Feature(name, values[name], *FEATURES[name]) for name in FEATURES if name in values]
     if missing:

@@ -1,18 +1,14 @@
 """What the analysis reads from a channel's readings: the energy of each interval."""
 
-import uuid
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.data import channel_series, channel_totals, interval_energy
 from analysis.kinds import verdict
-from meters.ingest import ingest_location
 from meters.models import Channel
 from meters.obis import Measure
 from tests.analysis.conftest import ZURICH, grid
-from tests.factories import feed_document, feed_record
 
 REGISTER = "0100010800FF"
 
@@ -60,20 +56,13 @@ def test_a_register_of_the_consumer_is_read_as_the_consumer(consumer_series):
 
 
 @pytest.fixture
-def register_channel(tmp_path, db):
+def register_channel(ingest_series):
     """A unit whose meter sends its total import register (1-0:1.8.0), ingested: (channel,
     the rise of each interval, the counts)."""
     index = grid(days=2)
     rises = np.round(np.random.default_rng(3).uniform(0, 0.2, len(index)), 4)
     counts = np.round(100 + np.concatenate([[0.0], np.cumsum(rises[:-1])]), 4)
-    muid = uuid.uuid4()
-    records = [
-        feed_record(moment.to_pydatetime(), float(count), muid=muid, obis=REGISTER)
-        for moment, count in zip(index, counts, strict=True)
-    ]
-    path = tmp_path / "register.json"
-    path.write_bytes(feed_document(records))
-    assert ingest_location(str(path)).ok
+    muid = ingest_series(pd.Series(counts, index=index), obis=REGISTER)
     return Channel.objects.get(unit__muid=muid), rises, counts
 
 

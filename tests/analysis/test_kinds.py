@@ -111,6 +111,28 @@ def test_a_steady_flow_on_an_export_channel_is_near_constant_generation():
     assert imported.headline == "a near-constant load drawn from the grid"
 
 
+def test_a_net_flow_is_read_by_its_import_and_says_what_it_fed_in():
+    # A site's household less its PV, as one net meter: negative while the panels lead.
+    net = synthetic.unit("household", seed=3) - synthetic.unit("pv", seed=3)
+    imported = kinds.verdict(net.clip(lower=0), tz=ZURICH)
+
+    result = kinds.verdict(net, tz=ZURICH)
+
+    assert result.kind is imported.kind is Kind.PROSUMER
+    fed_in = -net[net < 0].sum() / net.abs().sum()
+    assert result.headline == (
+        f"a net flow, import less export ({fed_in:.0%} of the energy, in the negative "
+        f"readings, was fed in); its import: {imported.headline}"
+    )
+
+
+def test_a_meters_noise_around_zero_is_no_net_flow():
+    load = synthetic.unit("household", seed=3)
+    noisy = load.where(load > 0.02, -0.0001)
+
+    assert kinds.verdict(noisy, tz=ZURICH).headline == kinds.verdict(load, tz=ZURICH).headline
+
+
 def test_the_shape_decides_and_the_obis_direction_only_annotates():
     result = kinds.verdict(pv_shaped(), tz=ZURICH, direction=Direction.IMPORT)
 

@@ -123,6 +123,22 @@ def test_every_image_the_page_shows_loads(staff_client, challenge_data):
         assert response["Content-Type"] == "image/svg+xml"
 
 
+def test_a_net_channel_gets_its_page_every_chart_and_a_net_verdict(staff_client, ingest_series):
+    # Import less export of one site (1-0:16.29.0): negative while its panels lead.
+    net = consumption_shaped(days=7) - pv_shaped(days=7)
+    muid = ingest_series(net, obis="0100101D00FF")
+
+    html = unescape(staff_client.get(report_url(muid)).content.decode())
+
+    assert "a net flow, import less export" in html
+    shown = images(html)
+    assert len(shown) == len(UNIT_CHARTS)
+    for img in shown:
+        response = staff_client.get(img["src"])
+        assert response.status_code == 200, img["src"]
+        assert b"</svg>" in response.content
+
+
 def test_a_chart_follows_the_page_parameters(staff_client, challenge_data):
     by_day = staff_client.get(chart_url(PRODUCER.muid, "grouped", interval="day")).content
     by_week = staff_client.get(chart_url(PRODUCER.muid, "grouped", interval="week")).content
