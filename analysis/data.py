@@ -40,7 +40,8 @@ def _series(rows: list[tuple], *, name: str) -> pd.Series:
 def channel_series(
     *, channel: Channel, start: datetime | None = None, end: datetime | None = None
 ) -> pd.Series:
-    """The channel's readings in [start, end) as kWh floats indexed by UTC timestamps."""
+    """The energy of each interval of the channel in [start, end), as floats indexed by the
+    intervals' UTC starts (interval_energy of its readings)."""
     rows = list(
         channel_readings(channel=channel, start=start, end=end).values_list("timestamp", "value")
     )
@@ -63,7 +64,7 @@ def interval_energy(series: pd.Series, *, measure: Measure) -> pd.Series:
 def channels_frame(
     *, channels: list[Channel], start: datetime | None = None, end: datetime | None = None
 ) -> dict[int, pd.Series]:
-    """The readings of several channels in [start, end), one query, as channel id -> Series."""
+    """channel_series of several channels, in one query, as channel id -> Series."""
     readings = Reading.objects.filter(channel__in=channels)
     if start is not None:
         readings = readings.filter(timestamp__gte=start)

@@ -421,7 +421,8 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
 
     The kinds describe a flow one way. A series that also runs the other way (negative
     readings, more than NET_SHARE of the energy) is a net flow, import less export: the
-    verdict is that of its import, and says so."""
+    verdict is that of its import, and says so; its daily-cycle test stays the series' own,
+    which the report's sentences describe."""
     fed_in, flowed = float(-series[series < 0].sum()), float(series.abs().sum())
     if fed_in > NET_SHARE * flowed:
         imported = _verdict(series.clip(lower=0), tz=tz, direction=None)
@@ -429,7 +430,7 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
             f"a net flow, import less export ({fed_in / flowed:.0%} of the energy, in the "
             f"negative readings, was fed in); its import: {imported.headline}"
         )
-        return replace(imported, headline=headline)
+        return replace(imported, headline=headline, cycle=daily_cycle(series, tz=tz))
     return _verdict(series, tz=tz, direction=direction)
 
 

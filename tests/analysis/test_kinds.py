@@ -11,6 +11,7 @@ import pytest
 
 from analysis import kinds, synthetic
 from analysis.kinds import Kind
+from analysis.stats import daily_cycle
 from meters.obis import Direction
 from tests.analysis.conftest import ZURICH, consumption_shaped, pv_shaped
 
@@ -124,6 +125,8 @@ def test_a_net_flow_is_read_by_its_import_and_says_what_it_fed_in():
         f"a net flow, import less export ({fed_in:.0%} of the energy, in the negative "
         f"readings, was fed in); its import: {imported.headline}"
     )
+    # The report describes the series it shows: its daily-cycle test is the net flow's own.
+    assert result.cycle == daily_cycle(net, tz=ZURICH) != imported.cycle
 
 
 def test_a_meters_noise_around_zero_is_no_net_flow():
