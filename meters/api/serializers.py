@@ -17,7 +17,7 @@ from rest_framework import serializers
 from meters.api.pagination import Page
 from meters.models import Channel, Unit
 from meters.moments import format_utc
-from meters.obis import decode
+from meters.obis import Measure, decode
 from meters.selectors import Agg, Bucket, Interval
 
 
@@ -354,6 +354,12 @@ class ForecastSerializer(serializers.Serializer):
 class UnitProfileSerializer(serializers.Serializer):
     muid = serializers.UUIDField()
     obis = serializers.CharField(help_text="The channel profiled, as 12 hex digits.")
+    measure = serializers.ChoiceField(
+        choices=[measure.value for measure in Measure],
+        help_text="What the channel's readings are, by the OBIS code's D group. The profile "
+        "reads the energy of each interval from them: a register's rise from one reading to "
+        "the next, power times the interval's length.",
+    )
     tz = serializers.CharField()
     start = LocalDateTimeField(allow_null=True, help_text="The window's start, as resolved.")
     end = LocalDateTimeField(allow_null=True, help_text="The window's end (exclusive).")
@@ -420,6 +426,7 @@ def profile_data(*, muid, obis: str, window) -> dict:
     return {
         "muid": str(muid),
         "obis": obis,
+        "measure": decode(obis).measure.value,
         "tz": str(window.tz),
         "start": _local(window.start and window.start.astimezone(window.tz)),
         "end": _local(window.end and window.end.astimezone(window.tz)),

@@ -84,3 +84,15 @@ def test_the_report_of_a_register_says_how_it_was_read(client, admin_user, regis
 
     assert "The channel is a total register" in page
     assert f"{len(rises) - 1} readings" in page
+
+
+def test_the_profile_api_says_what_the_readings_are(client, admin_user, register_channel):
+    channel, _, _ = register_channel
+    client.force_login(admin_user)
+
+    answer = client.get(f"/api/v1/units/{channel.unit.muid}/profile/").json()
+
+    assert answer["measure"] == "total register"
+    assert answer["passport"]["energy_kwh"] == pytest.approx(
+        float(channel_series(channel=channel).sum())
+    )
