@@ -42,6 +42,8 @@ MIN_COMPLETENESS = 0.5
 DAY_PRESENT = 0.8
 # A runner-up scoring at least this share of the verdict's score is named.
 CLOSE = 0.5
+# The median over the mean from which readings scatter evenly rather than sit on a base.
+SCATTER = 0.8
 # Energy in negative readings, as a share of all that flowed, past which a series is a net flow
 # (below it, a meter's noise around zero).
 NET_SHARE = 0.01
@@ -434,6 +436,33 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
     return _verdict(series, tz=tz, direction=direction)
 
 
+def _randomness(series: pd.Series, *, step: pd.Timedelta, cycle: DailyCycle) -> str:
+    """Why a series that is not steady shows no shape, if it shows none; else "".
+
+    It shows none when a reading says nothing about the next (their correlation within the 95%
+    band chance gives it, 1.96 over the root of the pairs), the time of day explains nothing
+    (cycle), and the readings scatter evenly around their mean (median at least SCATTER of
+    it) instead of sitting on a base with peaks above it, as a load's appliances put them even
+    when each peak lasts one reading.
+    """
+    following = series.reindex(series.index + step).to_numpy(dtype=float)
+    paired = ~np.isnan(following)
+    current, following = series.to_numpy(dtype=float)[paired], following[paired]
+    if cycle.present or len(current) < 3 or current.std() == 0 or following.std() == 0:
+        return ""
+    memory, chance = float(np.corrcoef(current, following)[0, 1]), 1.96 / np.sqrt(len(current))
+    middle = float(series.median() / series.mean())
+    if memory > chance or middle < SCATTER:
+        return ""
+    return (
+        "no shape to read: a reading says nothing about the next (lag-1 autocorrelation "
+        f"{memory:.2f}, within the ±{chance:.2f} chance gives), the time of day explains no "
+        f"more than chance (p = {cycle.p_value:.2f}) and the readings scatter evenly around "
+        f"their mean (median {middle:.0%} of it), with no base below peaks: readings that vary "
+        "at random show neither a load's nor a generator's pattern"
+    )
+
+
 def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> Verdict:
     step = detect_interval(series)
     per_day = int(pd.Timedelta(days=1) / step)
@@ -458,12 +487,14 @@ def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> V
         )
     elif float(series.abs().sum()) <= ZERO:
         missing = "every reading is zero: no energy flowed, so there is no shape to read"
+    by_kind = scores(values) if not missing else {}
+    if not missing and not by_kind[Kind.CONSTANT]:
+        missing = _randomness(series, step=step, cycle=cycle)
     listed = [Feature(name, values[name], *FEATURES[name]) for name in FEATURES if name in values]
     if missing:
         return Verdict(
             Kind.UNDETERMINED, 0.0, {}, listed, None, f"undetermined: {missing}", missing, cycle
         )
-    by_kind = scores(values)
     # When no kind fits every rule, the one that fits most of its rules comes first.
     closeness = {
         kind: np.mean([membership(values, rule) for rule in rules]) for kind, rules in RULES.items()

@@ -176,6 +176,24 @@ def test_a_series_mostly_gaps_is_undetermined_for_its_completeness():
     assert "of the readings between the first and the last are present" in result.missing
 
 
+def test_readings_that_vary_at_random_are_undetermined_and_say_why():
+    index = synthetic.unit("household", seed=0).index
+    noise = pd.Series(np.random.default_rng(7).uniform(0, 0.5, len(index)), index=index)
+
+    result = kinds.verdict(noise, tz=ZURICH)
+
+    assert result.kind is Kind.UNDETERMINED
+    assert result.missing.startswith("no shape to read: a reading says nothing about the next")
+    assert not result.cycle.present
+
+
+def test_a_steady_load_with_random_noise_is_still_a_near_constant_load():
+    index = synthetic.unit("household", seed=0).index
+    steady = pd.Series(np.random.default_rng(7).normal(1.0, 0.02, len(index)), index=index)
+
+    assert kinds.verdict(steady, tz=ZURICH).kind is Kind.CONSTANT
+
+
 def test_a_series_of_zeros_is_undetermined():
     series = synthetic.unit("household", seed=0, days=5) * 0
 
