@@ -42,6 +42,9 @@ MIN_COMPLETENESS = 0.5
 DAY_PRESENT = 0.8
 # A runner-up scoring at least this share of the verdict's score is named.
 CLOSE = 0.5
+# A series counts rather than measures when at most this share of its steps go down (a reset)
+# and at least half go up.
+RESETS = 0.01
 # The median over the mean from which readings scatter evenly rather than sit on a base.
 SCATTER = 0.8
 # Energy in negative readings, as a share of all that flowed, past which a series is a net flow
@@ -436,6 +439,12 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
     return _verdict(series, tz=tz, direction=direction)
 
 
+def _counts(series: pd.Series) -> bool:
+    """Whether the readings rise like a register's: most steps up, none down but resets."""
+    steps = np.diff(series.to_numpy(dtype=float))
+    return len(steps) > 0 and (steps < 0).mean() <= RESETS and (steps > 0).mean() >= 0.5
+
+
 def _randomness(series: pd.Series, *, step: pd.Timedelta, cycle: DailyCycle) -> str:
     """Why a series that is not steady shows no shape, if it shows none; else "".
 
@@ -487,6 +496,13 @@ def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> V
         )
     elif float(series.abs().sum()) <= ZERO:
         missing = "every reading is zero: no energy flowed, so there is no shape to read"
+    elif _counts(series):
+        missing = (
+            "the readings only rise (no step from one reading to the next goes down but for "
+            "a reset): the shape of a total register, a count since installation, not of the "
+            "energy of each interval; a register's OBIS code says so (1-0:1.8.0), and its "
+            "channel is then read by its rises"
+        )
     by_kind = scores(values) if not missing else {}
     if not missing and not by_kind[Kind.CONSTANT]:
         missing = _randomness(series, step=step, cycle=cycle)
