@@ -99,3 +99,12 @@ def test_the_profile_api_says_what_the_readings_are(client, admin_user, register
     assert answer["passport"]["energy_kwh"] == pytest.approx(
         float(channel_series(channel=channel).sum())
     )
+
+
+def test_a_power_channel_is_analysed_as_energy_and_totalled_over_its_span(ingest_series):
+    power = pd.Series(2.0, index=grid(days=1))  # kW, every 15 minutes for a day
+    muid = ingest_series(power, obis="0100010700FF")
+    channel = Channel.objects.get(unit__muid=muid)
+
+    assert channel_series(channel=channel).eq(0.5).all()
+    assert channel_totals([channel]) == {channel.pk: pytest.approx(2.0 * 0.25 * 96)}
