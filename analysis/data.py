@@ -29,12 +29,15 @@ MEASURE_NOTES = {
 }
 
 
-def _series(rows: list[tuple], *, name: str) -> pd.Series:
+def _series(rows: list[tuple], *, channel: Channel) -> pd.Series:
+    """The energy of each interval of the channel from its (timestamp, value) rows."""
     if not rows:
-        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float, name=name)
+        index = pd.DatetimeIndex([], tz="UTC")
+        return pd.Series([], index=index, dtype=float, name=channel.obis)
     timestamps, values = zip(*rows, strict=True)
     index = pd.DatetimeIndex(timestamps).tz_convert("UTC")
-    return pd.Series(np.asarray(values, dtype=float), index=index, name=name)
+    readings = pd.Series(np.asarray(values, dtype=float), index=index, name=channel.obis)
+    return interval_energy(readings, measure=channel.decoded.measure)
 
 
 def channel_series(
@@ -45,7 +48,7 @@ def channel_series(
     rows = list(
         channel_readings(channel=channel, start=start, end=end).values_list("timestamp", "value")
     )
-    return interval_energy(_series(rows, name=channel.obis), measure=channel.decoded.measure)
+    return _series(rows, channel=channel)
 
 
 def interval_energy(series: pd.Series, *, measure: Measure) -> pd.Series:
@@ -75,12 +78,7 @@ def channels_frame(
         "channel_id", "timestamp", "value"
     ):
         rows[channel_id].append((timestamp, value))
-    return {
-        channel.pk: interval_energy(
-            _series(rows[channel.pk], name=channel.obis), measure=channel.decoded.measure
-        )
-        for channel in channels
-    }
+    return {channel.pk: _series(rows[channel.pk], channel=channel) for channel in channels}
 
 
 def channel_totals(channels: list[Channel]) -> dict[int, float]:
