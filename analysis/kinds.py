@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sun
-from analysis.stats import ZERO, DailyCycle, daily_cycle, detect_interval
+from analysis.stats import ZERO, DailyCycle, daily_cycle, detect_interval, persistence
 from meters.obis import Direction
 
 # The least data a verdict is drawn from: whole local days, and the share of readings present.
@@ -445,23 +445,19 @@ def _counts(series: pd.Series) -> bool:
     return len(steps) > 0 and (steps < 0).mean() <= RESETS and (steps > 0).mean() >= 0.5
 
 
-def _randomness(series: pd.Series, *, step: pd.Timedelta, cycle: DailyCycle) -> str:
+def _randomness(series: pd.Series, *, cycle: DailyCycle) -> str:
     """Why a series that is not steady shows no shape, if it shows none; else "".
 
-    It shows none when a reading says nothing about the next (their correlation within the 95%
-    band chance gives it, 1.96 over the root of the pairs), the time of day explains nothing
-    (cycle), and the readings scatter evenly around their mean (median at least SCATTER of
-    it) instead of sitting on a base with peaks above it, as a load's appliances put them even
-    when each peak lasts one reading.
+    It shows none when a reading says nothing about the next (the report's ACF at lag 1
+    within its 95% band), the time of day explains nothing (cycle), and the readings scatter
+    evenly around their mean (median at least SCATTER of it) instead of sitting on a base with
+    peaks above it, as a load's appliances put them even when each peak lasts one reading.
     """
-    following = series.reindex(series.index + step).to_numpy(dtype=float)
-    paired = ~np.isnan(following)
-    current, following = series.to_numpy(dtype=float)[paired], following[paired]
-    if cycle.present or len(current) < 3 or current.std() == 0 or following.std() == 0:
+    if cycle.present:
         return ""
-    memory, chance = float(np.corrcoef(current, following)[0, 1]), 1.96 / np.sqrt(len(current))
+    memory, chance = persistence(series)
     middle = float(series.median() / series.mean())
-    if memory > chance or middle < SCATTER:
+    if not memory <= chance or middle < SCATTER:
         return ""
     return (
         "no shape to read: a reading says nothing about the next (lag-1 autocorrelation "
@@ -505,7 +501,7 @@ def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> V
         )
     by_kind = scores(values) if not missing else {}
     if not missing and not by_kind[Kind.CONSTANT]:
-        missing = _randomness(series, step=step, cycle=cycle)
+        missing = _randomness(series, cycle=cycle)
     listed = [Feature(name, values[name], *FEATURES[name]) for name in FEATURES if name in values]
     if missing:
         return Verdict(

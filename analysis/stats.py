@@ -363,6 +363,16 @@ def _acf(values: np.ndarray, nlags: int) -> tuple[np.ndarray, np.ndarray]:
     return coefficients, confint[:, 1] - coefficients
 
 
+def persistence(series: pd.Series) -> tuple[float, float]:
+    """The ACF at lag 1 and the half-width of its 95% band, as autocorrelation gives them
+    (NaN and 0 when the series cannot give them)."""
+    values = regular(series, interval=detect_interval(series)).to_numpy(dtype=float)
+    if len(values) < 3 or np.nanstd(values) == 0:
+        return np.nan, 0.0
+    coefficients, band = _acf(values, 1)
+    return float(coefficients[1]), float(band[1])
+
+
 def autocorrelation(series: pd.Series, *, weeks: int = 2) -> Autocorrelation:
     """ACF and PACF over `weeks` weeks of lags, at the series' own sampling interval.
 
