@@ -47,7 +47,7 @@ def parse_readings(
 ) -> Iterator[ParsedReading | Rejection]:
     """What parse.parse_readings yields for the document of `stream`, decoded at once when it
     is small and plain (see the module's docstring)."""
-    head = _Head(stream)
+    head = _Head(parse.utf8(stream))
     records = head.records()
     if records is None:
         return parse.parse_readings(head, expected_muid=expected_muid, first_record=first_record)

@@ -9,6 +9,7 @@ the same records. Every rule a record must meet is in `Validator`, which both ca
 docs/RELIABILITY.md lists what hostile documents get.
 """
 
+import codecs
 import json
 import re
 import uuid
@@ -52,6 +53,18 @@ CANONICAL_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"
 )
 
+
+# A document in UTF-8 may begin with a byte-order mark (RFC 8259 lets a parser ignore it), and
+# Windows' tools write one, or write UTF-16: marks that tell an encoding, the longest first.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# The size of each read of a document that is transcoded, as ijson's.
+TRANSCODED_PIECE = 64 * 1024
 
 # Distinct timestamp texts whose reading is kept: about two years of quarter hours (~18 MB).
 TIMESTAMPS_KEPT = 65_536
@@ -111,7 +124,7 @@ def validate(
 def iter_records(stream: IO[bytes], *, first_record: int = 0) -> Iterator[tuple[int, Any]]:
     """Yield (index, record) for each item of the document's `data` list, built by ijson's C
     code; the stream is checked on its way in (StreamGuard) for what would hurt ijson."""
-    guarded = StreamGuard(stream)
+    guarded = StreamGuard(utf8(stream))
     index = first_record
     try:
         for record in ijson.items(guarded, "data.item", use_float=False):
@@ -135,6 +148,84 @@ def _explain_empty(guarded: "StreamGuard") -> None:
         raise DocumentError("the document has no 'data' key")
     if not isinstance(document["data"], list):
         raise DocumentError("'data' is not a list")
+
+
+def utf8(stream: IO[bytes]) -> IO[bytes]:
+    """The document of `stream` as UTF-8, whatever encoding JSON allows it came in: a UTF-8
+    byte-order mark dropped; UTF-16 or UTF-32, told by its mark or, without one, by the zero
+    bytes of its first two characters (ASCII in JSON; RFC 4627's rule), transcoded as it is
+    read, so memory stays bounded."""
+    head = b""
+    while len(head) < 4:
+        piece = stream.read(4 - len(head))
+        if not piece:
+            break
+        head += piece
+    encoding = _encoding(head)
+    if encoding == "utf-8":
+        if head.startswith(codecs.BOM_UTF8):
+            head = head[len(codecs.BOM_UTF8) :]
+        return _Prefixed(head, stream)
+    return _Transcoded(head, stream, encoding)
+
+
+def _encoding(head: bytes) -> str:
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            return encoding
+    if len(head) < 4 or all(head[:4]):
+        return "utf-8"
+    if not head[0]:
+        return "utf-16-be" if head[1] else "utf-32-be"
+    if not head[1]:
+        return "utf-16-le" if head[2] or head[3] else "utf-32-le"
+    return "utf-8"  # a zero further on: not JSON, which the parse says
+
+
+class _Prefixed:
+    """The bytes already read of a stream, then the rest of it."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            piece, self._head = self._head + self._stream.read(), b""
+        else:
+            piece, self._head = self._head[:size], self._head[size:]
+        return piece
+
+
+class _Transcoded:
+    """A stream in another encoding, read as UTF-8 (never more than `size` bytes a read)."""
+
+    def __init__(self, head: bytes, stream: IO[bytes], encoding: str) -> None:
+        self._stream: IO[bytes] | None = stream
+        self._encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)()
+        self._out = bytearray()
+        self._decode(head, final=False)
+
+    def read(self, size: int = -1) -> bytes:
+        while self._stream is not None and (size < 0 or len(self._out) < size):
+            piece = self._stream.read(TRANSCODED_PIECE)
+            self._decode(piece, final=not piece)
+            if not piece:
+                self._stream = None
+        size = len(self._out) if size < 0 else size
+        piece = bytes(self._out[:size])
+        del self._out[:size]
+        return piece
+
+    def _decode(self, piece: bytes, *, final: bool) -> None:
+        try:
+            self._out += self._decoder.decode(piece, final).encode()
+        except UnicodeError as error:
+            name = self._encoding[:6].upper()  # UTF-16 or UTF-32, without the byte order
+            raise DocumentError(f"not valid {name}: {one_line(error)}") from None
 
 
 class StreamGuard:

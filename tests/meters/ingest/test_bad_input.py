@@ -39,6 +39,26 @@ def test_a_body_that_is_not_json_fails_the_source(parse_path, source, stored):
     assert stored()
 
 
+def test_a_body_in_broken_utf16_fails_the_source_with_the_reason(parse_path, source, stored):
+    # A byte-order mark says UTF-16; an odd byte at the end cannot be a character of it.
+    serve(source, CONSUMER.body.decode().encode("utf-16") + b"}")
+
+    report = ingest_unit(CONSUMER.muid)
+
+    assert report.error.startswith("not valid UTF-16: ")
+    assert "\n" not in report.error
+    assert stored()
+
+
+def test_a_body_in_utf16_loads_as_in_utf8(parse_path, source, db):
+    serve(source, CONSUMER.body.decode().encode("utf-16"))
+
+    report = ingest_unit(CONSUMER.muid)
+
+    assert report.ok, report.error
+    assert report.inserted == CONSUMER.readings
+
+
 def test_a_truncated_body_fails_the_source_after_partial_loading(
     parse_path, source, stored, monkeypatch
 ):

@@ -1,5 +1,6 @@
 """The same readings in any JSON layout (compact, spaced, pretty-printed, keys in another
-order) are read the same and stored as the same rows: the parse follows JSON, not bytes. Each
+order) and any encoding JSON allows (UTF-8 with or without a byte-order mark, UTF-16, UTF-32)
+are read the same and stored as the same rows: the parse follows JSON, not bytes. Each
 test runs through the parse's accelerator and through the reference stream parse
 (`parse_path`)."""
 
@@ -47,8 +48,20 @@ LAYOUTS = {
 }
 
 
-def parsed(body: str) -> list:
-    return list(fast.parse_readings(io.BytesIO(body.encode())))
+# Encodings other than plain UTF-8, as Windows' tools write a saved response (PowerShell 5's
+# `>` writes UTF-16 with a byte-order mark), and without a mark.
+ENCODINGS = {
+    "UTF-8 with a byte-order mark": "utf-8-sig",
+    "UTF-16": "utf-16",
+    "UTF-16 big-endian, no mark": "utf-16-be",
+    "UTF-16 little-endian, no mark": "utf-16-le",
+    "UTF-32": "utf-32",
+    "UTF-32 big-endian, no mark": "utf-32-be",
+}
+
+
+def parsed(body: str, encoding: str = "utf-8") -> list:
+    return list(fast.parse_readings(io.BytesIO(body.encode(encoding))))
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -56,6 +69,17 @@ def test_every_layout_reads_the_same_as_the_compact_one(parse_path, layout):
     data = {"data": records()}
 
     assert parsed(LAYOUTS[layout](data)) == parsed(LAYOUTS["compact"](data))
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS.values()), ids=list(ENCODINGS))
+@pytest.mark.parametrize("layout", ["compact", "pretty"])
+def test_every_encoding_reads_the_same_as_plain_utf8(parse_path, layout, encoding):
+    # A record with text beyond ASCII shows that characters, not only bytes, come through.
+    data = {"data": [*records(), feed_record(START, 1, muid=CONSUMER.muid, quality="mesuré")]}
+    body = LAYOUTS[layout](data)
+
+    assert parsed(body, encoding) == parsed(body)
+    assert parsed(body, encoding)[-1].reason == "tags.quality 'mesuré' is not a short word"
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
