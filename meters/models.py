@@ -1,5 +1,6 @@
 """Metering units, their OBIS channels, and the readings of each channel."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -77,6 +78,7 @@ class Unit(models.Model):
     poll_interval = models.DurationField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(timedelta(minutes=1))],
         help_text="Time between two polls (e.g. 00:15:00); blank: METERS_POLL_INTERVAL_MINUTES.",
     )
     last_poll_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -12,6 +12,7 @@ task has dealt with it, so that enqueuing the due units again does not queue it 
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,8 +21,8 @@ from django.db.models.functions import Coalesce
 
 from meters.models import Unit
 
-# Rows changed by one UPDATE .. WHERE id IN (...): far below any database's parameter limit.
-CLAIM_CHUNK = 5_000
+# Rows read or changed by one query of `IN (...)`: far below any database's parameter limit.
+ROWS_PER_QUERY = 5_000
 
 
 def default_interval() -> timedelta:
@@ -67,16 +68,35 @@ def record_failure(muid: uuid.UUID, *, polled_at: datetime, error: str) -> None:
     unit.save(update_fields=["last_poll_at", "last_error", "consecutive_failures", "next_poll_at"])
 
 
-def register(muids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
-    """Register these units for polling where they are not stored yet; returns those added.
+class Registration(NamedTuple):
+    added: list[uuid.UUID]  # registered now
+    kept: list[uuid.UUID]  # stored already, their registration left as it was
+    not_polled: list[uuid.UUID]  # of those kept, the ones not enabled for polling
+
+
+def register(
+    muids: Iterable[uuid.UUID], *, source_url: str = "", poll_interval: timedelta | None = None
+) -> Registration:
+    """Register these units for polling, from `source_url` (blank: METERS_SOURCE_BASE_URL)
+    every `poll_interval` (None: METERS_POLL_INTERVAL_MINUTES), where they are not stored yet.
 
     A stored unit keeps its registration as it is: an operator may have disabled it.
     """
-    wanted = set(muids)
-    stored = set(Unit.objects.filter(muid__in=wanted).values_list("muid", flat=True))
-    added = sorted(wanted - stored)
-    Unit.objects.bulk_create([Unit(muid=muid, poll_enabled=True) for muid in added])
-    return added
+    wanted = sorted(set(muids))
+    polled: dict[uuid.UUID, bool] = {}
+    for start in range(0, len(wanted), ROWS_PER_QUERY):
+        chunk = wanted[start : start + ROWS_PER_QUERY]
+        polled.update(Unit.objects.filter(muid__in=chunk).values_list("muid", "poll_enabled"))
+    added = [muid for muid in wanted if muid not in polled]
+    Unit.objects.bulk_create(
+        [
+            Unit(muid=muid, poll_enabled=True, source_url=source_url, poll_interval=poll_interval)
+            for muid in added
+        ],
+        batch_size=ROWS_PER_QUERY,
+    )
+    kept = [muid for muid in wanted if muid in polled]
+    return Registration(added, kept, [muid for muid in kept if not polled[muid]])
 
 
 def overdue_units(*, now: datetime) -> QuerySet[Unit]:
@@ -113,8 +133,8 @@ def _claim(units: QuerySet[Unit], *, now: datetime) -> list[uuid.UUID]:
         if connection.vendor == "postgresql":
             free = free.select_for_update(skip_locked=True, of=("self",))
         rows = list(free.values_list("pk", "muid"))
-        for start in range(0, len(rows), CLAIM_CHUNK):
-            chunk = [pk for pk, _ in rows[start : start + CLAIM_CHUNK]]
+        for start in range(0, len(rows), ROWS_PER_QUERY):
+            chunk = [pk for pk, _ in rows[start : start + ROWS_PER_QUERY]]
             Unit.objects.filter(pk__in=chunk).update(queued_at=now)
     return [muid for _, muid in rows]
 

@@ -147,6 +147,27 @@ def test_a_unit_is_registered_for_polling_from_the_admin(admin_client, db):
     assert unit.poll_interval.total_seconds() == 3600
 
 
+@pytest.mark.parametrize("interval", ["00:00:00", "-1 00:00:00", "00:00:30"])
+def test_a_poll_interval_under_a_minute_is_refused_by_the_admin(admin_client, db, interval):
+    # An interval of zero would make the unit due at every run, a negative one for ever.
+    response = admin_client.post(
+        reverse("admin:meters_unit_add"),
+        {
+            "muid": "5f0e8c4a-1d2b-4c3d-8e9f-0a1b2c3d4e5f",
+            "poll_enabled": "on",
+            "poll_interval": interval,
+            "next_poll_at_0": "",
+            "next_poll_at_1": "",
+            "channels-TOTAL_FORMS": "0",
+            "channels-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "greater than or equal to 0:01:00" in response.content.decode()
+    assert not Unit.objects.exists()
+
+
 def test_the_unit_page_shows_the_poll_state_read_only(admin_client, consumer):
     consumer.last_error = "HTTP 503 Service Unavailable"
     consumer.consecutive_failures = 3

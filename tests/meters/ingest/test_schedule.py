@@ -5,6 +5,7 @@ import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -132,25 +133,83 @@ def test_a_unit_is_read_from_its_own_source_url(feeds, httpserver, settings):
     assert "inserted=96" in output
 
 
+def register_units(*args, stdin: str = "") -> str:
+    out = io.StringIO()
+    with mock.patch("sys.stdin", io.StringIO(stdin)):
+        call_command("register_units", *args, stdout=out)
+    return out.getvalue()
+
+
 def test_register_units_adds_the_configured_units_once_and_respects_a_disabled_one(settings):
     first, second = uuid.uuid4(), uuid.uuid4()
     settings.METERS_DEFAULT_MUIDS = [str(first), str(second)]
-    out = io.StringIO()
 
-    call_command("register_units", stdout=out)
+    register_units()
     Unit.objects.filter(muid=first).update(poll_enabled=False)
-    call_command("register_units", stdout=out)
+    output = register_units()
 
     assert dict(Unit.objects.values_list("muid", "poll_enabled")) == {first: False, second: True}
-    assert (
-        out.getvalue().splitlines()[-1]
-        == "registered 0 unit(s) for polling (all were stored already)"
+    assert output == (
+        "registered 0 unit(s) for polling; 2 stored already, kept as they are"
+        " (1 of them not polled: tick 'polled' on the unit in the admin)\n"
     )
 
 
 def test_register_units_refuses_a_muid_that_is_not_a_uuid():
-    with pytest.raises(CommandError, match="not a UUID"):
+    with pytest.raises(CommandError, match="argument: 'not-a-muid' is not a UUID"):
         call_command("register_units", "not-a-muid")
+
+
+def test_a_fleet_is_registered_from_a_file_with_its_source_and_interval(tmp_path):
+    muids = sorted(uuid.uuid4() for _ in range(12_000))  # more than one query's parameters
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        "# the north-east feeders\n\n" + "".join(f"  {muid}  # feeder\n" for muid in muids)
+    )
+
+    output = register_units(
+        "--file", str(path), "--source-url", "https://meters.example.com/api", "--interval", "60"
+    )
+
+    assert output == "registered 12000 unit(s) for polling\n"
+    units = Unit.objects.order_by("muid")
+    assert [unit.muid for unit in units] == muids
+    assert {(unit.poll_enabled, unit.source_url, unit.poll_interval) for unit in units} == {
+        (True, "https://meters.example.com/api", timedelta(hours=1))
+    }
+
+
+def test_muids_are_read_from_standard_input_beside_those_named(tmp_path):
+    named, piped = uuid.uuid4(), uuid.uuid4()
+
+    output = register_units(str(named), "--file", "-", stdin=f"{piped}\n")
+
+    assert set(Unit.objects.values_list("muid", flat=True)) == {named, piped}
+    assert output.startswith("registered 2 unit(s) for polling: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--file", "BAD"], r"line 3 of .*bad.txt: 'x-123' is not a UUID"),
+        (["--file", "MISSING"], r"cannot read .*missing.txt: \[Errno 2\] No such file"),
+        (["--file", "FLEET", "--source-url", "ftp//meters"], "--source-url: Enter a valid URL."),
+        (["--file", "FLEET", "--interval", "0"], "--interval: .* greater than or equal to 0:01"),
+        (["--file", "FLEET", "--interval", "soon"], "--interval: 'soon' is not a number of"),
+        (["--file", "FLEET", "--interval", "nan"], "--interval: 'nan' is not a number of"),
+    ],
+    ids=["bad line", "missing file", "bad URL", "zero interval", "not a number", "nan"],
+)
+def test_a_bad_registration_is_refused_in_one_line_and_registers_nothing(tmp_path, args, error):
+    paths = {"FLEET": tmp_path / "fleet.txt", "BAD": tmp_path / "bad.txt"}
+    paths["FLEET"].write_text(f"{uuid.uuid4()}\n{uuid.uuid4()}\n")
+    paths["BAD"].write_text(f"{uuid.uuid4()}\n{uuid.uuid4()}\nx-123\n")
+    paths["MISSING"] = tmp_path / "missing.txt"
+
+    with pytest.raises(CommandError, match=error):
+        call_command("register_units", *[str(paths.get(arg, arg)) for arg in args])
+
+    assert not Unit.objects.exists()
 
 
 def test_a_unit_first_met_in_a_document_is_stored_but_not_polled(tmp_path):
