@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
+import zlib
 from datetime import UTC, datetime
 
 import pytest
@@ -39,6 +41,16 @@ PEAK_RSS_OF_CHILD = (
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
     "sys.exit(code)"
 )
+
+
+def inflating(size: int, tail: bytes) -> bytes:
+    """gzip of `{"data": [`, `size` spaces, then `tail`: a thousandth of that on the wire,
+    compressed piece by piece so that the test itself never holds the whole."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    spaces = b" " * 1_000_000
+    pieces = [compressor.compress(b'{"data": [')]
+    pieces += [compressor.compress(spaces) for _ in range(size // len(spaces))]
+    return b"".join([*pieces, compressor.compress(tail), compressor.flush()])
 
 
 def write(tmp_path, name: str, body: bytes) -> str:
@@ -88,7 +100,7 @@ def test_a_key_repeated_in_a_record_takes_its_last_value_as_json_parsers_do(
 
 
 def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest_loads(
-    tmp_path, command_database: CommandDatabase
+    tmp_path, command_database: CommandDatabase, httpserver
 ):
     """The real command in its own process, so that its peak memory can be read."""
     hostile = {
@@ -96,6 +108,14 @@ def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest
         "digits": b'{"data": [' + b"9" * 5000 + b"]}",
     }
     paths = [write(tmp_path, f"h{n}.json", body) for n, body in enumerate(hostile.values())]
+    # A response whose body inflates to twice the memory bound (Content-Encoding: gzip) and
+    # holds one good record at its end: read as a stream, it loads.
+    record = feed_series(uuid.uuid4(), START, 1)[0]
+    inflated = inflating(2 * MEMORY_BOUND_MB * 1_000_000, json.dumps(record).encode() + b"]}")
+    httpserver.expect_request("/inflating.json").respond_with_data(
+        inflated, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
+    url = httpserver.url_for("/inflating.json")
     good = str(CONSUMER.path)
     environment = {**os.environ, "DATABASE_URL": command_database.url}
 
@@ -112,6 +132,7 @@ def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest
                 "manage.py",
                 "ingest_meters",
                 *paths,
+                url,
                 good,
             ],
             cwd=PROJECT,
@@ -130,10 +151,13 @@ def test_hostile_documents_end_in_one_line_each_with_bounded_memory_and_the_rest
     assert stderr_lines == [
         *(f"{path}: FAILED: nested deeper than {MAX_DEPTH} levels" for path in paths[:3]),
         f"{paths[3]}: FAILED: a number of more than {MAX_DIGITS} digits",
-        "CommandError: 4 of 5 source(s) failed",
+        "CommandError: 4 of 6 source(s) failed",
     ]
-    assert stdout.startswith(f"{good}: unit={CONSUMER.muid}")
-    assert command_database.readings() == CONSUMER.readings
+    inflated_line, good_line = stdout.splitlines()
+    assert inflated_line.startswith(f"{url}: unit={record['tags']['muid']} ")
+    assert "inserted=1 " in inflated_line
+    assert good_line.startswith(f"{good}: unit={CONSUMER.muid}")
+    assert command_database.readings() == CONSUMER.readings + 1
 
 
 def _depth(value) -> int:
