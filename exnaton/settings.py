@@ -62,12 +62,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "corsheaders",
     "meters",
     "analysis",
 ]
 
 MIDDLEWARE = [
+    # CORS first: it answers a browser's preflight for the API before anything else does.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that it compresses the response as every later middleware left it.
+    "exnaton.middleware.CompressedApiData",
     # Static files straight from gunicorn, before anything else looks at the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,6 +214,14 @@ LOGGING = {
 
 # Origins (scheme://host[:port]) whose forms may POST here, e.g. https://exnaton.example.com.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Origins (scheme://host[:port]) of frontends whose pages may call the API from a browser
+# (CORS), e.g. https://app.example.com: with a token in the Authorization header, not the
+# session cookie, so no credentials are allowed across origins. Empty: only this origin.
+CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+# Headers a cross-origin caller may read besides the safelisted ones: when to retry after a 429.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 
 def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:

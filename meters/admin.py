@@ -132,7 +132,7 @@ class UnitAdmin(admin.ModelAdmin):
     ]
     filter_horizontal = ["users", "groups"]
     list_filter = [PollStateFilter, "poll_enabled", "groups"]
-    actions = ["poll_now"]
+    actions = ["poll_now", "stop_polling", "start_polling"]
     # A source URL typed without a scheme is https (Django 6's default).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ChannelInline]
@@ -205,6 +205,19 @@ class UnitAdmin(admin.ModelAdmin):
             request,
             f"Polled {len(reports) - len(failed)} of {len(reports)} unit(s).",
             messages.SUCCESS if not failed else messages.WARNING,
+        )
+
+    @admin.action(description="Stop polling the selected units")
+    def stop_polling(self, request, queryset) -> None:
+        stopped = queryset.filter(poll_enabled=True).update(poll_enabled=False)
+        self.message_user(request, f"Stopped polling {stopped} unit(s).", messages.SUCCESS)
+
+    @admin.action(description="Start polling the selected units")
+    def start_polling(self, request, queryset) -> None:
+        """Each is due at once: its schedule starts again from now."""
+        started = queryset.filter(poll_enabled=False).update(poll_enabled=True, next_poll_at=None)
+        self.message_user(
+            request, f"Started polling {started} unit(s): due at the next run.", messages.SUCCESS
         )
 
     def view_on_site(self, unit: Unit) -> str:

@@ -64,6 +64,24 @@ def test_allowed_hosts_and_csrf_trusted_origins_come_from_the_environment():
     }
 
 
+def test_cors_origins_come_from_the_environment_and_a_malformed_one_stops_the_checks():
+    environment = clean_environment(
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_CORS_ALLOWED_ORIGINS="https://app.example.com,http://localhost:5173",
+    )
+    assert settings_under(environment, "CORS_ALLOWED_ORIGINS") == {
+        "CORS_ALLOWED_ORIGINS": ["https://app.example.com", "http://localhost:5173"]
+    }
+
+    # A host without its scheme: the checks that migrate runs refuse it.
+    result = manage(
+        "check",
+        env=clean_environment(DJANGO_SECRET_KEY=SECRET_KEY, DJANGO_CORS_ALLOWED_ORIGINS="app.x"),
+    )
+    assert result.returncode != 0
+    assert "corsheaders.E013" in result.stderr
+
+
 def test_production_defaults_are_secure_cookies_hsts_and_the_https_redirect():
     environment = clean_environment(DJANGO_SECRET_KEY=SECRET_KEY)
 

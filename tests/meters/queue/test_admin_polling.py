@@ -1,5 +1,6 @@
-"""The admin's unit list for an operator: lag, last error, overdue/failing/queued filters, and
-"poll now", on the queue or (without a broker) at once."""
+"""The admin's unit list for an operator: lag, last error, overdue/failing/queued filters,
+"poll now", on the queue or (without a broker) at once, and polling stopped or started for many
+units at a time."""
 
 from datetime import timedelta
 
@@ -46,15 +47,40 @@ def test_the_unit_list_filters_by_poll_state(admin_client, registry, state, expe
     assert listed(admin_client, poll=state) == {str(unit.muid) for unit in expected}
 
 
-def poll_now(admin_client, *units):
+def act(admin_client, action: str, *units):
     return admin_client.post(
         UNITS,
         {
-            "action": "poll_now",
+            "action": action,
             "_selected_action": [Unit.objects.get(muid=u.muid).pk for u in units],
         },
         follow=True,
     )
+
+
+def poll_now(admin_client, *units):
+    return act(admin_client, "poll_now", *units)
+
+
+def test_polling_is_stopped_for_the_selected_units_and_they_are_no_longer_due(
+    admin_client, registry
+):
+    page = act(admin_client, "stop_polling", *CHALLENGE_UNITS).content.decode()
+
+    assert "Stopped polling 2 unit(s)." in page
+    assert not Unit.objects.filter(poll_enabled=True).exists()
+    assert listed(admin_client, poll="overdue") == set()
+
+
+def test_polling_started_again_makes_the_selected_units_due_at_the_next_run(admin_client, registry):
+    Unit.objects.update(poll_enabled=False)
+
+    page = act(admin_client, "start_polling", PRODUCER).content.decode()
+
+    assert "Started polling 1 unit(s): due at the next run." in page
+    producer = Unit.objects.get(muid=PRODUCER.muid)
+    assert (producer.poll_enabled, producer.next_poll_at) == (True, None)
+    assert Unit.objects.get(muid=CONSUMER.muid).poll_enabled is False
 
 
 def test_poll_now_without_a_broker_polls_at_once(admin_client, challenge_source, settings):
