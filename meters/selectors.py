@@ -560,9 +560,11 @@ def _parts(
     low, high = start, end
     if low is None or high is None:
         # The channels' spans are those of the readings kept: with some pruned, the rollups
-        # reach further back.
+        # reach further back, to before the boundary for channels with none left.
         first, last = _channels_span(channels)
-        low, high = low or (EARLIEST if state.raw_since else first), high or last
+        if state.raw_since:
+            first, last = EARLIEST, last or state.raw_since
+        low, high = low or first, high or last
     if low is None or high is None:
         return only_readings
     low, high = max(low, EARLIEST), min(high, LATEST)

@@ -377,6 +377,36 @@ def test_readings_older_than_the_retention_boundary_are_not_stored_again(pruned_
     assert [bucket._replace(pruned=False) for bucket in days] == pruned_january["days"]
 
 
+@pytest.mark.parametrize(
+    ("interval", "agg", "zone"),
+    [
+        (Interval.DAY, Agg.SUM, "Europe/Zurich"),  # from the day rollups
+        (Interval.MONTH, Agg.AVG, "America/New_York"),  # from the hours
+    ],
+)
+def test_a_unit_whose_readings_were_all_pruned_is_still_aggregated_over_an_open_range(
+    db, tmp_path, admin_client, interval, agg, zone
+):
+    # Its span is gone with its readings; the rollups keep what they were.
+    ingested(tmp_path, "kept", records(MUID, IMPORT, YEAR, 40 * 96))
+    ingested(tmp_path, "gone", records(OTHER, IMPORT, YEAR, 20 * 96))
+    query = {"interval": interval, "agg": agg, "tz": ZoneInfo(zone)}
+    before = buckets(**query)
+    prune_readings(before=FEBRUARY, now=datetime(2024, 3, 1, tzinfo=UTC))
+
+    after = buckets(**query)
+    answer = admin_client.get(
+        "/api/v1/readings/aggregate/",
+        {"muid": OTHER, "interval": interval, "agg": agg, "tz": zone},
+    ).json()["buckets"]
+
+    assert [bucket._replace(pruned=False) for bucket in after] == before
+    gone = [bucket for bucket in before if bucket.muid == OTHER]
+    assert [(b["start"], Decimal(b["value"]), b["count"], b["pruned"]) for b in answer] == [
+        (b.start.isoformat(), b.value, b.count, True) for b in gone
+    ]
+
+
 def test_a_rebuild_after_a_prune_keeps_the_rollups_of_what_was_pruned(pruned_january):
     call_command("rebuild_rollups", "--restart", stdout=io.StringIO())
 
