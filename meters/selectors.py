@@ -28,9 +28,11 @@ from django.db.models import (
     IntegerField,
     Max,
     Min,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Sum,
 )
 from django.db.models.functions import Cast, ExtractMinute, Mod, Trunc
@@ -419,9 +421,11 @@ def readings_aggregate(
     interval: Interval,
     agg: Agg,
     tz: ZoneInfo,
+    state: rollups.State | None = None,
 ) -> Iterator[Bucket]:
     """The buckets of the readings of `channels` (None: every channel) in [start, end), of
     these qualities (all if none), per channel, ordered by muid, OBIS code and start.
+    `state` is the rollups' (read here unless the caller has read it to bound the range).
 
     One GROUP BY query, streamed; buckets without readings are absent. `expected` is what a
     complete bucket holds, so a bucket cut by the range or by missing data shows count < expected.
@@ -429,7 +433,7 @@ def readings_aggregate(
     """
     if channels is not None and channels.query.is_empty():
         return  # e.g. no unit visible: nothing to ask the database
-    state = rollups.state()
+    state = state or rollups.state()
     parts = _parts(
         channels=channels,
         start=start,
@@ -559,11 +563,7 @@ def _parts(
         return only_readings
     low, high = start, end
     if low is None or high is None:
-        # The channels' spans are those of the readings kept: with some pruned, the rollups
-        # reach further back, to before the boundary for channels with none left.
-        first, last = _channels_span(channels)
-        if state.raw_since:
-            first, last = EARLIEST, last or state.raw_since
+        first, last = aggregate_span(channels, state=state)
         low, high = low or first, high or last
     if low is None or high is None:
         return only_readings
@@ -660,6 +660,30 @@ def _between(column: str, low, high) -> Q:
     if high is not None:
         where &= Q(**{f"{column}__lt": high})
     return where
+
+
+def aggregate_span(
+    channels: QuerySet[Channel] | None, *, state: rollups.State
+) -> tuple[datetime | None, datetime | None]:
+    """[first reading, end of the last) that an aggregate of `channels` (None: all) can find:
+    the spans kept of their readings and, where readings were pruned, of the hour rollups that
+    keep them (two probes of the primary key per channel)."""
+    first, end = _channels_span(channels)
+    if state.raw_since is None:
+        return first, end
+    hours = HourRollup.objects.filter(channel_id=OuterRef("pk")).values("hour")
+    kept = (
+        (Channel.objects.all() if channels is None else channels)
+        .annotate(
+            first_hour=Subquery(hours.order_by("hour")[:1]),
+            last_hour=Subquery(hours.order_by("-hour")[:1]),
+        )
+        .aggregate(first=Min("first_hour"), last=Max("last_hour"))
+    )
+    if kept["first"] is None:
+        return first, end
+    kept_end = kept["last"] + HOUR
+    return min(first or kept["first"], kept["first"]), max(end or kept_end, kept_end)
 
 
 def _channels_span(channels: QuerySet[Channel] | None) -> tuple[datetime | None, datetime | None]:

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DataError
+from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils.text import slugify
@@ -20,6 +21,7 @@ from rest_framework.views import APIView
 
 from analysis.params import ProfileParamsForm
 from analysis.reports import channel_profile, chosen_channel
+from meters import rollups
 from meters.api import schema
 from meters.api.filters import ReadingAggregateFilter, ReadingFilter, ReadingListFilter
 from meters.api.pagination import paginate
@@ -40,17 +42,17 @@ from meters.api.serializers import (
     reading_page_data,
     with_bound_texts,
 )
+from meters.models import Channel
 from meters.moments import format_utc
 from meters.selectors import (
     Agg,
     Interval,
+    aggregate_span,
     bucket_count,
-    channels_span,
     readings_aggregate,
     readings_with_channel,
     visible_channels,
     visible_readings,
-    visible_units,
     visible_units_with_channels,
 )
 
@@ -394,17 +396,20 @@ class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
         """The validated parameters and an iterator of the buckets, its query already run."""
         _, params = self._filtered(ReadingAggregateFilter)
         interval, agg, tz = Interval(params["interval"]), Agg(params["agg"]), params["tz"]
-        self._check_bucket_limit(params, interval)
+        channels = visible_channels(
+            user=self.request.user, muids=params["muid"], obis=params["obis"]
+        )
+        state = rollups.state()
+        self._check_bucket_limit(params, interval, channels=channels, state=state)
         buckets = readings_aggregate(
-            channels=visible_channels(
-                user=self.request.user, muids=params["muid"], obis=params["obis"]
-            ),
+            channels=channels,
             start=params["start"],
             end=params["end"],
             qualities=params["quality"],
             interval=interval,
             agg=agg,
             tz=tz,
+            state=state,
         )
         try:
             # The query runs on the first bucket: a zone the database lacks fails here, not
@@ -426,18 +431,17 @@ class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
             raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
         return filterset.qs, filterset.form.cleaned_data
 
-    def _check_bucket_limit(self, params, interval: Interval) -> None:
+    @staticmethod
+    def _check_bucket_limit(
+        params, interval: Interval, *, channels: QuerySet[Channel], state: rollups.State
+    ) -> None:
         """400 when [start, end) spans more buckets than API_MAX_BUCKETS.
 
-        An open end is taken from the span of the selected channels.
+        An open end is taken from what the aggregate of the selected channels can find.
         """
         start, end = params["start"], params["end"]
         if start is None or end is None:
-            first, last = channels_span(
-                units=visible_units(user=self.request.user),
-                muids=params["muid"],
-                obis=params["obis"],
-            )
+            first, last = aggregate_span(channels, state=state)
             start, end = start or first, end or last
         check_bucket_limit(start, end, interval=interval, tz=params["tz"])
 

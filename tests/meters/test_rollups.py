@@ -407,6 +407,22 @@ def test_a_unit_whose_readings_were_all_pruned_is_still_aggregated_over_an_open_
     ]
 
 
+def test_after_a_prune_an_open_range_reaches_the_history_the_rollups_keep_and_no_further(
+    pruned_january, admin_client, settings
+):
+    # 90 days stored, the 31 of January pruned: the hours of all 90 are found, so an open
+    # range of hours is refused at a limit that the 59 days of readings kept would pass.
+    hours = buckets(interval=Interval.HOUR, agg=Agg.SUM, tz=ZoneInfo("America/New_York"))
+    settings.API_MAX_BUCKETS = 80 * 24
+    response = admin_client.get(
+        "/api/v1/readings/aggregate/", {"muid": MUID, "interval": "hour", "tz": "UTC"}
+    )
+
+    assert (hours[0].start, hours[-1].end) == (YEAR, YEAR + timedelta(days=90))
+    assert response.status_code == 400
+    assert response.json()["errors"]["interval"][0].startswith("[start, end) spans 2160 hour")
+
+
 def test_a_rebuild_after_a_prune_keeps_the_rollups_of_what_was_pruned(pruned_january):
     call_command("rebuild_rollups", "--restart", stdout=io.StringIO())
 
