@@ -146,7 +146,7 @@ PARTIAL = {"alpha": 0.35, "hatch": "///", "label": "_nolegend_"}
 
 
 def _power_scale(ax, *, hours: float, label: str) -> None:
-    """A right-hand axis reading the energy axis as mean power: kW = kWh / hours.
+    """A right-hand axis reading the energy axis as mean power (kW = kWh / hours).
 
     A scale of the same bars, not a second series: a line of mean power would repeat the
     bars' shape (hours) or need an axis of its own that does not start at zero (days).
@@ -163,7 +163,9 @@ def _bars(ax, x: np.ndarray, heights: np.ndarray, complete, *, width: float, **s
         ax.bar(x[~complete], heights[~complete], width=width, **{**style, **PARTIAL})
 
 
-def plot_grouped(*, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo) -> None:
+def plot_grouped(
+    *, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo, unit: str, power_unit: str
+) -> None:
     """Energy summed per bucket (bars or steps), with mean power as a scale of the same axis."""
     _margins(fig, right=0.7)
     ax = fig.add_subplot()
@@ -177,10 +179,10 @@ def plot_grouped(*, fig: Figure, frame: pd.DataFrame, interval: str, tz: tzinfo)
     else:
         ax.step(index, energy, where="post", lw=0.7, color=COLORS[0])
         ax.set_xlabel(f"local time ({tz})")
-    ax.set_ylabel(f"energy per {interval} (kWh, sum)")
+    ax.set_ylabel(f"energy per {interval} ({unit}, sum)")
     ax.set_ylim(bottom=0)
     full = "" if interval in ("15min", "hour") else f", over a full {interval}"
-    _power_scale(ax, hours=BUCKET_HOURS[interval], label=f"mean power (kW{full})")
+    _power_scale(ax, hours=BUCKET_HOURS[interval], label=f"mean power ({power_unit}{full})")
     _time_axis(ax)
 
 
@@ -189,7 +191,7 @@ def _time_of_day_ticks(ax, labels: list[str]) -> None:
     ax.set_xticks(list(ticks), [labels[i] for i in ticks])
 
 
-def plot_profiles(*, fig: Figure, profiles: Profiles, tz: tzinfo) -> None:
+def plot_profiles(*, fig: Figure, profiles: Profiles, tz: tzinfo, unit: str) -> None:
     """Mean reading by local time of day: all days, weekdays and weekends."""
     _margins(fig)
     ax = fig.add_subplot()
@@ -202,11 +204,11 @@ def plot_profiles(*, fig: Figure, profiles: Profiles, tz: tzinfo) -> None:
             ax.plot(range(len(line)), line.to_numpy(), label=label, color=color, lw=1)
     _time_of_day_ticks(ax, list(profiles.time_of_day.index))
     ax.set_xlabel(f"time of day ({tz})")
-    ax.set_ylabel("mean energy per reading (kWh)")
+    ax.set_ylabel(f"mean energy per reading ({unit})")
     ax.legend(loc="upper left", frameon=False)
 
 
-def plot_weekdays(*, fig: Figure, profiles: Profiles) -> None:
+def plot_weekdays(*, fig: Figure, profiles: Profiles, unit: str) -> None:
     """Mean energy per complete local day, by weekday."""
     _margins(fig)
     ax = fig.add_subplot()
@@ -216,10 +218,10 @@ def plot_weekdays(*, fig: Figure, profiles: Profiles) -> None:
     for i, (day, value) in enumerate(values.items()):
         count = int(profiles.days_by_weekday.get(day, 0))
         ax.annotate(f"n={count}", (i, value), ha="center", va="bottom", fontsize=7)
-    ax.set_ylabel("mean energy per day (kWh)")
+    ax.set_ylabel(f"mean energy per day ({unit})")
 
 
-def plot_heatmap(*, fig: Figure, heatmap: pd.DataFrame, tz: tzinfo) -> None:
+def plot_heatmap(*, fig: Figure, heatmap: pd.DataFrame, tz: tzinfo, unit: str) -> None:
     """Day (rows) by local time of day (columns), coloured by the reading."""
     # The colour bar and its label sit in the right margin: wide enough for both.
     _margins(fig, left=1.15, right=0.95)
@@ -239,7 +241,7 @@ def plot_heatmap(*, fig: Figure, heatmap: pd.DataFrame, tz: tzinfo) -> None:
     cax = fig.add_axes(
         (right + 0.15 / width, ax.get_position().y0, 0.15 / width, ax.get_position().height)
     )
-    fig.colorbar(image, cax=cax, label="energy per reading (kWh)")
+    fig.colorbar(image, cax=cax, label=f"energy per reading ({unit})")
 
 
 def _correlogram(ax, values: np.ndarray, band: np.ndarray, marks: dict[int, str]) -> None:
@@ -284,7 +286,7 @@ def plot_correlograms(*, fig: Figure, correlation: Autocorrelation) -> None:
     bottom.set_ylabel("PACF")
 
 
-def plot_decomposition(*, fig: Figure, decomposition: Decomposition, tz: tzinfo) -> None:
+def plot_decomposition(*, fig: Figure, decomposition: Decomposition, tz: tzinfo, unit: str) -> None:
     """Observed, trend, daily seasonal component and remainder, on one time axis."""
     _margins(fig, left=1.0, hspace=0.12)
     axes = fig.subplots(4, 1, sharex=True)
@@ -299,7 +301,7 @@ def plot_decomposition(*, fig: Figure, decomposition: Decomposition, tz: tzinfo)
         strict=True,
     ):
         ax.plot(_x(part.index, tz), part.to_numpy(), lw=0.6, color=COLORS[0])
-        ax.set_ylabel(f"{label}\n(kWh)")
+        ax.set_ylabel(f"{label}\n({unit})")
     _time_axis(axes[-1])
     axes[-1].set_xlabel(
         f"local time ({tz}); the trend leaves out half its window at each end (STL's edge effect)"
@@ -377,14 +379,15 @@ def plot_overlay(
     ax.legend(loc="upper left", frameon=False, fontsize=8)
 
 
-def plot_duration(*, fig: Figure, duration: pd.Series, base_load: float) -> None:
+def plot_duration(*, fig: Figure, duration: pd.Series, base_load: float, power_unit: str) -> None:
     """The load duration curve: power sorted from the largest, against the hours at or above it."""
     _margins(fig)
     ax = fig.add_subplot()
     ax.plot(duration.index.to_numpy(), duration.to_numpy(), lw=1, color=COLORS[0])
-    ax.axhline(base_load, color=COLORS[1], lw=0.8, ls="--", label=f"base load {base_load:.3f} kW")
+    label = f"base load {base_load:.3f} {power_unit}"
+    ax.axhline(base_load, color=COLORS[1], lw=0.8, ls="--", label=label)
     ax.set_xlabel("hours at or above the power")
-    ax.set_ylabel("power (kW)")
+    ax.set_ylabel(f"power ({power_unit})")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper right", frameon=False, fontsize=8)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from analysis import sun
 from analysis.stats import ZERO, DailyCycle, daily_cycle, detect_interval, persistence
-from meters.obis import Direction
+from meters.obis import Direction, Quantity
 
 # The least data a verdict is drawn from: whole local days, and the share of readings present.
 MIN_DAYS = 3
@@ -421,13 +421,40 @@ def _headline(kind: Kind, values: dict[str, float], direction: Direction | None)
     return label + _DIRECTION_NOTES.get((kind.family, direction), "")
 
 
-def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None) -> Verdict:
+# Why the kinds, told by active energy, do not apply to a channel of another quantity.
+OTHER_QUANTITIES = {
+    Quantity.REACTIVE: (
+        "the channel counts reactive energy (kvarh): what motors, compressors, transformers and "
+        "capacitors exchange with the grid as their fields build up and collapse, not energy "
+        "consumed or generated; the kinds (loads, generators, storage) are told by active "
+        "energy, on the unit's active channels (1-0:1.x, 1-0:2.x), and this shape shows when "
+        "its inductive or capacitive equipment runs"
+    ),
+    Quantity.APPARENT: (
+        "the channel counts apparent energy (kVAh): voltage times current whatever their "
+        "phase, active and reactive energy together; the kinds (loads, generators, storage) "
+        "are told by active energy alone, on the unit's active channels (1-0:1.x, 1-0:2.x)"
+    ),
+}
+
+
+def verdict(
+    series: pd.Series,
+    *,
+    tz: tzinfo,
+    direction: Direction | None = None,
+    quantity: Quantity | None = None,
+) -> Verdict:
     """The kind of unit the series most likely comes from (see the module docstring).
 
-    The kinds describe a flow one way. A series that also runs the other way (negative
-    readings, more than NET_SHARE of the energy) is a net flow, import less export: the
-    verdict is that of its import, and says so; its daily-cycle test stays the series' own,
-    which the report's sentences describe."""
+    The kinds describe active energy: a channel of another quantity (OBIS C group) is
+    undetermined, and says why. The kinds describe a flow one way. A series that also runs the
+    other way (negative readings, more than NET_SHARE of the energy) is a net flow, import
+    less export: the verdict is that of its import, and says so; its daily-cycle test stays
+    the series' own, which the report's sentences describe."""
+    reason = OTHER_QUANTITIES.get(quantity, "")
+    if reason:
+        return _verdict(series, tz=tz, direction=direction, reason=reason)
     fed_in, flowed = float(-series[series < 0].sum()), float(series.abs().sum())
     if fed_in > NET_SHARE * flowed:
         imported = _verdict(series.clip(lower=0), tz=tz, direction=None)
@@ -437,6 +464,31 @@ def verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None = None
         )
         return replace(imported, headline=headline, cycle=daily_cycle(series, tz=tz))
     return _verdict(series, tz=tz, direction=direction)
+
+
+def _missing(series: pd.Series, *, whole_days: int, per_day: int, completeness: float) -> str:
+    """Why the series cannot be read for a kind at all, if it cannot; else ""."""
+    if whole_days < MIN_DAYS:
+        return (
+            f"{whole_days} whole local day{'s' if whole_days != 1 else ''} with at least "
+            f"{DAY_PRESENT:.0%} of their {per_day} readings; at least {MIN_DAYS} are needed to "
+            "tell a daily shape from chance"
+        )
+    if completeness < MIN_COMPLETENESS:
+        return (
+            f"only {completeness:.0%} of the readings between the first and the last are "
+            f"present; at least {MIN_COMPLETENESS:.0%} are needed"
+        )
+    if float(series.abs().sum()) <= ZERO:
+        return "every reading is zero: no energy flowed, so there is no shape to read"
+    if _counts(series):
+        return (
+            "the readings only rise (no step from one reading to the next goes down but for "
+            "a reset): the shape of a total register, a count since installation, not of the "
+            "energy of each interval; a register's OBIS code says so (1-0:1.8.0), and its "
+            "channel is then read by its rises"
+        )
+    return ""
 
 
 def _counts(series: pd.Series) -> bool:
@@ -468,7 +520,9 @@ def _randomness(series: pd.Series, *, cycle: DailyCycle) -> str:
     )
 
 
-def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> Verdict:
+def _verdict(
+    series: pd.Series, *, tz: tzinfo, direction: Direction | None, reason: str = ""
+) -> Verdict:
     step = detect_interval(series)
     per_day = int(pd.Timedelta(days=1) / step)
     expected = int((series.index.max() - series.index.min()) / step) + 1 if len(series) else 0
@@ -478,27 +532,9 @@ def _verdict(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> V
     cycle = daily_cycle(series, tz=tz) if len(series) > 1 else None
     if cycle is not None:
         values["cycle_excess"] = cycle.explained - cycle.baseline
-    missing = ""
-    if whole_days < MIN_DAYS:
-        missing = (
-            f"{whole_days} whole local day{'s' if whole_days != 1 else ''} with at least "
-            f"{DAY_PRESENT:.0%} of their {per_day} readings; at least {MIN_DAYS} are needed to "
-            "tell a daily shape from chance"
-        )
-    elif completeness < MIN_COMPLETENESS:
-        missing = (
-            f"only {completeness:.0%} of the readings between the first and the last are "
-            f"present; at least {MIN_COMPLETENESS:.0%} are needed"
-        )
-    elif float(series.abs().sum()) <= ZERO:
-        missing = "every reading is zero: no energy flowed, so there is no shape to read"
-    elif _counts(series):
-        missing = (
-            "the readings only rise (no step from one reading to the next goes down but for "
-            "a reset): the shape of a total register, a count since installation, not of the "
-            "energy of each interval; a register's OBIS code says so (1-0:1.8.0), and its "
-            "channel is then read by its rises"
-        )
+    missing = reason or _missing(
+        series, whole_days=whole_days, per_day=per_day, completeness=completeness
+    )
     by_kind = scores(values) if not missing else {}
     if not missing and not by_kind[Kind.CONSTANT]:
         missing = _randomness(series, cycle=cycle)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import forecast, kinds, load, standard_profiles
 from analysis.stats import quality
-from meters.obis import Direction
+from meters.obis import ObisCode, Quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +24,11 @@ class Passport:
     confidence_word: str
     runner_up: str | None
     completeness: float
-    energy: float | None  # kWh in the window
-    annual_energy: float | None  # kWh a year at the window's mean power
-    peak_power: float | None  # kW
+    energy: float | None  # in the window, in the channel's energy unit (kWh, kvarh, ...)
+    annual_energy: float | None  # a year at the window's mean power
+    peak_power: float | None  # in the channel's power unit (kW, kvar, ...)
     peak_at: pd.Timestamp | None
-    base_load: float | None  # kW
+    base_load: float | None
     best_profile: str | None
     best_profile_error: float | None
     forecastability: str
@@ -103,15 +103,18 @@ class UnitProfile:
         )
 
 
-def unit_profile(series: pd.Series, *, tz: tzinfo, direction: Direction | None) -> UnitProfile:
-    """Every figure of the profile, from the channel's series (no queries)."""
-    verdict = kinds.verdict(series, tz=tz, direction=direction)
+def unit_profile(series: pd.Series, *, tz: tzinfo, obis: ObisCode) -> UnitProfile:
+    """Every figure of the profile, from the series of the channel of code `obis` (no
+    queries). The standard load profiles are of active energy: no other quantity is compared
+    with them."""
+    verdict = kinds.verdict(series, tz=tz, direction=obis.direction, quantity=obis.quantity)
     if len(series) < 2:
         return UnitProfile(verdict, quality(series).completeness, None, None, None)
+    active = obis.quantity in (None, Quantity.ACTIVE)
     return UnitProfile(
         verdict=verdict,
         completeness=quality(series).completeness,
         load=load.load_figures(series, tz=tz),
-        standard=standard_profiles.compare(series, tz=tz),
+        standard=standard_profiles.compare(series, tz=tz) if active else None,
         backtest=forecast.backtest(series, tz=tz),
     )

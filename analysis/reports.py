@@ -27,7 +27,7 @@ from analysis.data import MEASURE_NOTES, channel_series, channel_totals, channel
 from analysis.params import ReportParams, resolve_window
 from analysis.profile import Passport, UnitProfile, unit_profile
 from meters.models import Channel, Unit
-from meters.obis import Direction, ObisCode
+from meters.obis import Direction, ObisCode, Quantity
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
@@ -106,6 +106,9 @@ class UnitReport:
     version: str = ""
     # How the readings were read as energy, when they are not an interval's (data.MEASURE_NOTES).
     measure_note: str = ""
+    # The channel's units of interval energy and of mean power (kWh and kW, kvarh and kvar, ...).
+    energy_unit: str = "kWh"
+    power_unit: str = "kW"
 
     @property
     def empty(self) -> bool:
@@ -139,6 +142,7 @@ def build_unit_report(
     """Every statistic and chart of one channel's series (no queries); `profile` is the
     series' unit_profile when the caller has it already."""
     quality = stats.quality(series)
+    unit, power_unit = units_of(obis)
     bare = UnitReport(
         tz=tz,
         interval=interval,
@@ -146,16 +150,17 @@ def build_unit_report(
         end=end,
         quality=quality,
         measure_note=MEASURE_NOTES.get(obis.measure, ""),
+        energy_unit=unit,
+        power_unit=power_unit,
     )
     if quality.readings < 2:
         return bare
-    unit = obis.energy_unit or "kWh"
     per_reading = f"{unit} per {quality.interval_minutes:.0f} min"
     chosen = stats.grouped(series, interval=interval, tz=tz)
     profiles = stats.profiles(series, tz=tz)
     correlation = stats.autocorrelation(series)
     decomposition = stats.decomposition(series)
-    profile = profile or unit_profile(series, tz=tz, direction=obis.direction)
+    profile = profile or unit_profile(series, tz=tz, obis=obis)
     # The one test of a daily cycle: the verdict and every sentence about one (profile, STL)
     # use it.
     cycle = profile.verdict.cycle
@@ -187,8 +192,15 @@ def build_unit_report(
             name="grouped",
             title=f"Energy per {interval} (sum) and mean power",
             alt=f"Energy summed per {interval} in {len(chosen)} buckets, with the mean power "
-            "in kW on a second axis.",
-            plot=partial(charts.plot_grouped, frame=chosen, interval=interval, tz=tz),
+            f"in {power_unit} on a second axis.",
+            plot=partial(
+                charts.plot_grouped,
+                frame=chosen,
+                interval=interval,
+                tz=tz,
+                unit=unit,
+                power_unit=power_unit,
+            ),
         ),
         Chart(
             name="profile",
@@ -196,22 +208,22 @@ def build_unit_report(
             alt="Mean reading by local time of day; peak at "
             f"{profiles.time_of_day.idxmax()} with {profiles.time_of_day.max():.4f} {unit}"
             + ("." if cycle.present else ", within what shuffled readings give (no daily cycle)."),
-            plot=partial(charts.plot_profiles, profiles=profiles, tz=tz),
+            plot=partial(charts.plot_profiles, profiles=profiles, tz=tz, unit=unit),
         ),
         Chart(
             name="weekday",
             title="Mean energy per day by weekday (complete days)",
             alt="Bars of mean daily energy by weekday: "
-            + ", ".join(f"{day} {value:.2f} kWh" for day, value in profiles.by_weekday.items())
+            + ", ".join(f"{day} {value:.2f} {unit}" for day, value in profiles.by_weekday.items())
             + ".",
-            plot=partial(charts.plot_weekdays, profiles=profiles),
+            plot=partial(charts.plot_weekdays, profiles=profiles, unit=unit),
         ),
         Chart(
             name="heatmap",
             title="Heatmap: local date by time of day",
             alt=f"Heatmap of {len(profiles.heatmap)} days by time of day, colour = {unit} "
             "per reading.",
-            plot=partial(charts.plot_heatmap, heatmap=profiles.heatmap, tz=tz),
+            plot=partial(charts.plot_heatmap, heatmap=profiles.heatmap, tz=tz, unit=unit),
         ),
         Chart(
             name="acf",
@@ -224,31 +236,38 @@ def build_unit_report(
         Chart(
             name="duration",
             title="Load duration curve",
-            alt=f"Power sorted from the largest, {figures.peak_power:.2f} kW, down to "
-            f"{figures.duration.iloc[-1]:.3f} kW over {figures.duration.index[-1]:.0f} hours; "
-            f"base load {figures.base_load:.3f} kW, load factor {figures.load_factor:.2f}.",
+            alt=f"Power sorted from the largest, {figures.peak_power:.2f} {power_unit}, down "
+            f"to {figures.duration.iloc[-1]:.3f} {power_unit} over "
+            f"{figures.duration.index[-1]:.0f} hours; base load {figures.base_load:.3f} "
+            f"{power_unit}, load factor {figures.load_factor:.2f}.",
             plot=partial(
-                charts.plot_duration, duration=figures.duration, base_load=figures.base_load
-            ),
-        ),
-        Chart(
-            name="standard",
-            title="Mean by time of day against the BDEW 2025 profiles scaled to its energy",
-            alt="This unit's mean by local time of day and the H25, G25 and P25 profiles "
-            "scaled to its energy over the same days: "
-            + "; ".join(
-                f"{fit.name} r = {fit.correlation:.2f}, error {fit.error:.0%}"
-                for fit in comparison.fits
-            )
-            + ".",
-            plot=partial(
-                charts.plot_standard_profiles,
-                unit=comparison.unit_time_of_day,
-                profiles={fit.name: fit.time_of_day for fit in comparison.fits},
-                tz=tz,
+                charts.plot_duration,
+                duration=figures.duration,
+                base_load=figures.base_load,
+                power_unit=power_unit,
             ),
         ),
     ]
+    if comparison is not None:  # the standard profiles are of active energy
+        built.append(
+            Chart(
+                name="standard",
+                title="Mean by time of day against the BDEW 2025 profiles scaled to its energy",
+                alt="This unit's mean by local time of day and the H25, G25 and P25 profiles "
+                "scaled to its energy over the same days: "
+                + "; ".join(
+                    f"{fit.name} r = {fit.correlation:.2f}, error {fit.error:.0%}"
+                    for fit in comparison.fits
+                )
+                + ".",
+                plot=partial(
+                    charts.plot_standard_profiles,
+                    unit=comparison.unit_time_of_day,
+                    profiles={fit.name: fit.time_of_day for fit in comparison.fits},
+                    tz=tz,
+                ),
+            )
+        )
     if decomposition is not None:
         built.append(
             Chart(
@@ -256,7 +275,9 @@ def build_unit_report(
                 title="STL decomposition with a period of one day",
                 alt="Observed series split into trend, daily cycle and remainder; strength "
                 f"of the daily cycle {decomposition.seasonal_strength:.2f}.",
-                plot=partial(charts.plot_decomposition, decomposition=decomposition, tz=tz),
+                plot=partial(
+                    charts.plot_decomposition, decomposition=decomposition, tz=tz, unit=unit
+                ),
             )
         )
         built.append(
@@ -341,7 +362,7 @@ def channel_profile(
     if cached is None:
         if series is None:
             series = channel_series(channel=channel, start=start, end=end)
-        profile = unit_profile(series, tz=params.tz, direction=channel.decoded.direction)
+        profile = unit_profile(series, tz=params.tz, obis=channel.decoded)
         cached = WindowProfile(params.tz, start, end, profile)
         cache.set(key, cached, settings.ANALYSIS_CACHE_TIMEOUT)
     return cached
@@ -393,6 +414,8 @@ class ChannelRow:
     completeness: float
     label: str
     passport: Passport | None = None
+    unit: str = "kWh"  # of the total and the passport's energy
+    power_unit: str = "kW"  # of the passport's peak and base load
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,9 +439,23 @@ class Overview:
     version: str = ""
 
 
+def units_of(obis: ObisCode) -> tuple[str, str]:
+    """The units of a channel's interval energy and mean power; a code whose unit is not known
+    is read as active energy, kWh and kW."""
+    return obis.energy_unit or "kWh", obis.power_unit or "kW"
+
+
 def _label(channel: Channel) -> str:
     decoded = channel.decoded
-    return f"{str(channel.unit.muid)[:8]} {decoded.direction or decoded.code}"
+    what = decoded.direction or decoded.code
+    if not _active(channel):
+        what = f"{decoded.quantity.value.split()[0]} {what}"  # "reactive import"
+    return f"{str(channel.unit.muid)[:8]} {what}"
+
+
+def _active(channel: Channel) -> bool:
+    """Whether the channel counts active energy (or a quantity not known: read as such)."""
+    return channel.decoded.quantity in (None, Quantity.ACTIVE)
 
 
 def netting_finding(result: stats.Netting) -> str:
@@ -454,9 +491,10 @@ def build_overview(
     labelled = {_label(channel): s.rename(_label(channel)) for channel, s in series.items()}
     rows = []
     for channel, values in series.items():
+        unit, power_unit = units_of(channel.decoded)
         passport = None
         if len(values) > 1:
-            passport = unit_profile(values, tz=tz, direction=channel.decoded.direction).passport
+            passport = unit_profile(values, tz=tz, obis=channel.decoded).passport
         rows.append(
             ChannelRow(
                 muid=str(channel.unit.muid),
@@ -471,10 +509,13 @@ def build_overview(
                 completeness=channel_completeness(channel),
                 label=_label(channel),
                 passport=passport,
+                unit=unit,
+                power_unit=power_unit,
             )
         )
     present = {label: s for label, s in labelled.items() if len(s) > 1}
     overview_charts, pairs, nettings, findings = {}, [], [], []
+    units = ", ".join(sorted({units_of(channel.decoded)[0] for channel in series}))
     if present:
         days = {label: stats.grouped(s, interval="day", tz=tz) for label, s in present.items()}
         daily = {label: frame["energy"] for label, frame in days.items()}
@@ -486,12 +527,13 @@ def build_overview(
                     name="daily",
                     title="Energy per local day, side by side",
                     alt="Side-by-side bars of each channel's daily energy: "
-                    + "; ".join(f"{k} {v.sum():.2f} kWh in total" for k, v in daily.items()),
+                    + "; ".join(f"{k} {v.sum():.2f} in total" for k, v in daily.items())
+                    + f" ({units}).",
                     plot=partial(
                         charts.plot_overlay,
                         lines=daily,
                         tz=tz,
-                        ylabel="energy per day (kWh)",
+                        ylabel=f"energy per day ({units})",
                         bars=True,
                         complete={label: frame["complete"] for label, frame in days.items()},
                     ),
@@ -504,7 +546,7 @@ def build_overview(
                         charts.plot_overlay,
                         lines=present,
                         tz=tz,
-                        ylabel="energy per reading (kWh)",
+                        ylabel=f"energy per reading ({units})",
                     ),
                 ),
                 Chart(
@@ -516,7 +558,7 @@ def build_overview(
                         charts.plot_overlay,
                         lines=time_of_day,
                         tz=tz,
-                        ylabel="mean energy per reading (kWh)",
+                        ylabel=f"mean energy per reading ({units})",
                     ),
                 ),
             )
@@ -532,10 +574,13 @@ def build_overview(
             f"r = {p.daily:.2f} between daily totals."
             for p in pairs
         ]
-        directions = {_label(channel): channel.decoded.direction for channel in series}
+        # Netting is of active energy: a reactive channel's import says nothing of it.
+        directions = {
+            _label(channel): channel.decoded.direction for channel in series if _active(channel)
+        }
         for importer in present:
             for exporter in present:
-                if (directions[importer], directions[exporter]) != (
+                if (directions.get(importer), directions.get(exporter)) != (
                     Direction.IMPORT,
                     Direction.EXPORT,
                 ):

@@ -31,14 +31,36 @@ class Measure(StrEnum):
     POWER = "instantaneous power"  # D = 7 of an energy quantity
 
 
+class Quantity(StrEnum):
+    """What kind of electrical energy a code counts, by its C group."""
+
+    ACTIVE = "active energy"  # what loads consume and generators deliver
+    REACTIVE = "reactive energy"  # exchanged with motors' and capacitors' fields
+    APPARENT = "apparent energy"  # voltage x current, whatever their phase
+
+
 # C groups of energy quantities: active and reactive import and export, the four reactive
-# quadrants, apparent import and export, absolute and net active (the per-phase ones are
-# these plus 20, 40 and 60).
-ENERGY_QUANTITIES = frozenset(
-    {base + phase for base in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16) for phase in (0, 20, 40, 60)}
-)
+# quadrants, apparent import and export, absolute and net active; the per-phase ones are these
+# plus 20, 40 and 60.
+QUANTITY_OF_C = {
+    base + phase: quantity
+    for quantity, bases in (
+        (Quantity.ACTIVE, (1, 2, 15, 16)),
+        (Quantity.REACTIVE, (3, 4, 5, 6, 7, 8)),
+        (Quantity.APPARENT, (9, 10)),
+    )
+    for base in bases
+    for phase in (0, 20, 40, 60)
+}
+# Each quantity's units of energy and of power.
+UNITS = {
+    Quantity.ACTIVE: ("kWh", "kW"),
+    Quantity.REACTIVE: ("kvarh", "kvar"),
+    Quantity.APPARENT: ("kVAh", "kVA"),
+}
 # The unit of the energy of an interval of a power channel.
-ENERGY_OF_POWER = {"kW": "kWh", "kvar": "kvarh", "kVA": "kVAh"}
+ENERGY_OF_POWER = {power: energy for energy, power in UNITS.values()}
+POWER_OF_ENERGY = dict(UNITS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +71,7 @@ class ObisCode:
     direction: Direction | None
     unit_of_measure: str | None
     measure: Measure = Measure.PER_PERIOD
+    quantity: Quantity | None = None  # None: not an electrical energy quantity (or not known)
 
     @property
     def energy_unit(self) -> str | None:
@@ -56,6 +79,11 @@ class ObisCode:
         if self.measure is Measure.POWER:
             return ENERGY_OF_POWER.get(self.unit_of_measure or "")
         return self.unit_of_measure
+
+    @property
+    def power_unit(self) -> str | None:
+        """The unit of the mean power of an interval (its energy over its length)."""
+        return POWER_OF_ENERGY.get(self.energy_unit or "")
 
 
 # hex -> (description, direction, unit of measure). Energy per measuring period (D = 29) is what
@@ -99,17 +127,28 @@ def obis_hex(code: str) -> str:
 
 
 def decode(hex_code: str) -> ObisCode:
-    """Decode a hex OBIS key; codes outside the table get a generic description."""
+    """Decode a hex OBIS key; codes outside the table get a generic description, and the unit
+    of their quantity when it is one of electrical energy."""
     normalized = hex_code.upper()
     code = format_obis(normalized)
+    measure, quantity = _measure(normalized), _quantity(normalized)
+    unit = None
+    if quantity is not None:
+        unit = UNITS[quantity][1 if measure is Measure.POWER else 0]
     description, direction, unit = KNOWN_CODES.get(
-        normalized, (f"OBIS {code} (not in the table of known codes)", None, None)
+        normalized, (f"OBIS {code} (not in the table of known codes)", None, unit)
     )
-    return ObisCode(normalized, code, description, direction, unit, _measure(normalized))
+    return ObisCode(normalized, code, description, direction, unit, measure, quantity)
+
+
+def _quantity(normalized: str) -> Quantity | None:
+    if normalized[:2] != "01":
+        return None  # not electricity
+    return QUANTITY_OF_C.get(int(normalized[4:6], 16))
 
 
 def _measure(normalized: str) -> Measure:
-    quantity, processing = int(normalized[4:6], 16), int(normalized[6:8], 16)
-    if normalized[:2] != "01" or quantity not in ENERGY_QUANTITIES:
+    processing = int(normalized[6:8], 16)
+    if _quantity(normalized) is None:
         return Measure.PER_PERIOD  # not electricity, or not energy: read as it is
     return {8: Measure.REGISTER, 7: Measure.POWER}.get(processing, Measure.PER_PERIOD)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from analysis.reports import units_of
 from meters.api.pagination import Page
 from meters.models import Channel, Unit
 from meters.moments import format_utc
@@ -360,6 +361,13 @@ class UnitProfileSerializer(serializers.Serializer):
         "reads the energy of each interval from them: a register's rise from one reading to "
         "the next, power times the interval's length.",
     )
+    energy_unit = serializers.CharField(
+        help_text="The unit of every energy figure below, whatever its name says: kWh for active "
+        "energy, kvarh for reactive, kVAh for apparent (the OBIS code's C group)."
+    )
+    power_unit = serializers.CharField(
+        help_text="The unit of every power figure below (the *_kw fields): kW, kvar or kVA."
+    )
     tz = serializers.CharField()
     start = LocalDateTimeField(allow_null=True, help_text="The window's start, as resolved.")
     end = LocalDateTimeField(allow_null=True, help_text="The window's end (exclusive).")
@@ -427,6 +435,8 @@ def profile_data(*, muid, obis: str, window) -> dict:
         "muid": str(muid),
         "obis": obis,
         "measure": decode(obis).measure.value,
+        "energy_unit": units_of(decode(obis))[0],
+        "power_unit": units_of(decode(obis))[1],
         "tz": str(window.tz),
         "start": _local(window.start and window.start.astimezone(window.tz)),
         "end": _local(window.end and window.end.astimezone(window.tz)),

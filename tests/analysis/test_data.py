@@ -1,4 +1,5 @@
-"""What the analysis reads from a channel's readings: the energy of each interval."""
+"""What the analysis reads from a channel's readings: the energy of each interval, and of which
+quantity (active, reactive, apparent), in that quantity's units."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,7 @@ import pytest
 from analysis.data import channel_series, channel_totals, interval_energy
 from analysis.kinds import Kind, verdict
 from meters.models import Channel
-from meters.obis import Measure
+from meters.obis import Measure, Quantity
 from tests.analysis.conftest import ZURICH, grid
 
 REGISTER = "0100010800FF"
@@ -108,3 +109,63 @@ def test_a_power_channel_is_analysed_as_energy_and_totalled_over_its_span(ingest
 
     assert channel_series(channel=channel).eq(0.5).all()
     assert channel_totals([channel]) == {channel.pk: pytest.approx(2.0 * 0.25 * 96)}
+
+
+REACTIVE = "0100031D00FF"  # 1-0:3.29.0, reactive energy import per measuring period
+
+
+@pytest.fixture
+def reactive_unit(ingest_series, consumer_series):
+    """The recorded consumer's active import, and a reactive import beside it (a third of it,
+    with its own noise), as one unit through the real ingest."""
+    noise = np.random.default_rng(3).uniform(0, 0.002, len(consumer_series))
+    muid = ingest_series(consumer_series, obis="0100011D00FF")
+    ingest_series((consumer_series * 0.35 + noise).round(4), obis=REACTIVE, muid=muid)
+    return muid
+
+
+def test_a_reactive_channel_is_not_given_a_kind_and_says_why(consumer_series):
+    reactive = verdict(consumer_series * 0.35, tz=ZURICH, quantity=Quantity.REACTIVE)
+
+    assert reactive.kind is Kind.UNDETERMINED
+    assert reactive.missing.startswith("the channel counts reactive energy (kvarh)")
+    # Its shape is still read, for the report's sentences and the features table.
+    assert reactive.cycle is not None
+    assert {feature.name for feature in reactive.features} >= {"dark_share", "base_ratio"}
+
+
+def test_the_report_of_a_reactive_channel_speaks_in_its_units(client, admin_user, reactive_unit):
+    client.force_login(admin_user)
+
+    page = client.get(f"/analysis/{reactive_unit}/?channel={REACTIVE}").content.decode()
+
+    assert "undetermined: the channel counts reactive energy" in page
+    assert "kvarh in the window" in page
+    assert " kvar at " in page  # the peak
+    assert "kWh" not in page
+    assert 'id="standard-profiles"' not in page  # BDEW's profiles are of active energy
+
+
+def test_the_overview_gives_each_channel_its_units_and_nets_only_active_energy(
+    client, admin_user, reactive_unit
+):
+    client.force_login(admin_user)
+
+    page = client.get("/analysis/").content.decode()
+
+    assert f"{str(reactive_unit)[:8]} reactive import" in page
+    assert " kvarh</td>" in page
+    assert " kWh</td>" in page
+
+
+def test_the_profile_api_names_the_units_of_its_figures(client, admin_user, reactive_unit):
+    client.force_login(admin_user)
+
+    answer = client.get(f"/api/v1/units/{reactive_unit}/profile/?obis={REACTIVE}").json()
+    active = client.get(f"/api/v1/units/{reactive_unit}/profile/").json()
+
+    assert (answer["energy_unit"], answer["power_unit"]) == ("kvarh", "kvar")
+    assert (active["energy_unit"], active["power_unit"]) == ("kWh", "kW")
+    assert answer["verdict"]["kind"] == "undetermined"
+    assert answer["standard_profiles"] is None
+    assert active["standard_profiles"] is not None

@@ -1,6 +1,14 @@
 import pytest
 
-from meters.obis import Direction, Measure, decode, format_obis, is_obis_hex, obis_hex
+from meters.obis import (
+    Direction,
+    Measure,
+    Quantity,
+    decode,
+    format_obis,
+    is_obis_hex,
+    obis_hex,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +90,7 @@ def test_what_is_no_obis_code_gives_no_hex_key(bad):
         ("0100031D00FF", Measure.PER_PERIOD, "kvarh"),
         ("0100010800FF", Measure.REGISTER, "kWh"),
         ("0100020800FF", Measure.REGISTER, "kWh"),
-        ("0100150800FF", Measure.REGISTER, None),  # 21.8.0: active import of phase L1
+        ("0100150800FF", Measure.REGISTER, "kWh"),  # 21.8.0: active import of phase L1
         ("0100010700FF", Measure.POWER, "kWh"),
         ("0100200700FF", Measure.PER_PERIOD, None),  # 32.7.0: a voltage, read as it is
         ("07000D0800FF", Measure.PER_PERIOD, None),  # gas (A = 7): read as it is
@@ -93,3 +101,24 @@ def test_the_d_group_tells_what_a_reading_measures(hex_code, measure, energy_uni
 
     assert code.measure is measure
     assert code.energy_unit == energy_unit
+
+
+@pytest.mark.parametrize(
+    ("hex_code", "quantity", "energy_unit", "power_unit"),
+    [
+        ("0100011D00FF", Quantity.ACTIVE, "kWh", "kW"),
+        ("0100021D00FF", Quantity.ACTIVE, "kWh", "kW"),
+        ("0100031D00FF", Quantity.REACTIVE, "kvarh", "kvar"),
+        ("0100051D00FF", Quantity.REACTIVE, "kvarh", "kvar"),  # 5.29.0: reactive, quadrant I
+        ("0100171D00FF", Quantity.REACTIVE, "kvarh", "kvar"),  # 23.29.0: +R of phase L1
+        ("01001F1D00FF", None, None, None),  # 31.29.0: a current of phase L1
+        ("0100091D00FF", Quantity.APPARENT, "kVAh", "kVA"),
+        ("0100030700FF", Quantity.REACTIVE, "kvarh", "kvar"),  # reactive power, read as energy
+        ("0100200700FF", None, None, None),  # a voltage
+        ("07000D0800FF", None, None, None),  # gas
+    ],
+)
+def test_the_c_group_tells_the_quantity_and_its_units(hex_code, quantity, energy_unit, power_unit):
+    code = decode(hex_code)
+
+    assert (code.quantity, code.energy_unit, code.power_unit) == (quantity, energy_unit, power_unit)
