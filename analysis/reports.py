@@ -9,6 +9,7 @@ export_report command both come through here.
 """
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -445,12 +446,22 @@ def units_of(obis: ObisCode) -> tuple[str, str]:
     return obis.energy_unit or "kWh", obis.power_unit or "kW"
 
 
-def _label(channel: Channel) -> str:
-    decoded = channel.decoded
-    what = decoded.direction or decoded.code
-    if not _active(channel):
-        what = f"{decoded.quantity.value.split()[0]} {what}"  # "reactive import"
-    return f"{str(channel.unit.muid)[:8]} {what}"
+def _labels(channels: Iterable[Channel]) -> dict[Channel, str]:
+    """A short name of each channel for tables and legends: the unit and the direction
+    ("95ce3367 import", "95ce3367 reactive import"), with the code where two channels of a unit
+    would share one (a register beside a load profile)."""
+    short = {}
+    for channel in channels:
+        decoded = channel.decoded
+        what = decoded.direction or decoded.code
+        if not _active(channel):
+            what = f"{decoded.quantity.value.split()[0]} {what}"
+        short[channel] = f"{str(channel.unit.muid)[:8]} {what}"
+    shared = Counter(short.values())
+    return {
+        channel: f"{label} ({channel.code})" if shared[label] > 1 else label
+        for channel, label in short.items()
+    }
 
 
 def _active(channel: Channel) -> bool:
@@ -488,7 +499,8 @@ def build_overview(
     end: datetime | None,
 ) -> Overview:
     """Channel table and the side-by-side comparison of all channels (no queries)."""
-    labelled = {_label(channel): s.rename(_label(channel)) for channel, s in series.items()}
+    labels = _labels(series)
+    labelled = {labels[channel]: s.rename(labels[channel]) for channel, s in series.items()}
     rows = []
     for channel, values in series.items():
         unit, power_unit = units_of(channel.decoded)
@@ -507,7 +519,7 @@ def build_overview(
                 readings=channel.reading_count,
                 total=totals.get(channel.pk, 0.0),
                 completeness=channel_completeness(channel),
-                label=_label(channel),
+                label=labels[channel],
                 passport=passport,
                 unit=unit,
                 power_unit=power_unit,
@@ -576,7 +588,7 @@ def build_overview(
         ]
         # Netting is of active energy: a reactive channel's import says nothing of it.
         directions = {
-            _label(channel): channel.decoded.direction for channel in series if _active(channel)
+            labels[channel]: channel.decoded.direction for channel in series if _active(channel)
         }
         for importer in present:
             for exporter in present:

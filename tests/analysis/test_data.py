@@ -169,3 +169,20 @@ def test_the_profile_api_names_the_units_of_its_figures(client, admin_user, reac
     assert answer["verdict"]["kind"] == "undetermined"
     assert answer["standard_profiles"] is None
     assert active["standard_profiles"] is not None
+
+
+def test_two_channels_of_one_unit_and_direction_keep_their_own_names_in_the_overview(
+    client, admin_user, ingest_series, consumer_series
+):
+    # A meter's load profile (1.29.0) and its register (1.8.0): both import.
+    muid = ingest_series(consumer_series, obis="0100011D00FF")
+    register = 1000 + consumer_series.cumsum().shift(1, fill_value=0.0)
+    ingest_series(register.round(4), obis=REGISTER, muid=muid)
+    client.force_login(admin_user)
+
+    page = client.get("/analysis/").content.decode()
+
+    short = str(muid)[:8]
+    for code in ("1-0:1.29.0*255", "1-0:1.8.0*255"):
+        # Its row, and its own bars in the side-by-side chart (named in the chart's text).
+        assert page.count(f"{short} import ({code})") >= 2
