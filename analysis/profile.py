@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import forecast, kinds, load, standard_profiles
 from analysis.stats import quality
-from meters.obis import ObisCode, Quantity
+from meters.obis import ObisCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +110,10 @@ def unit_profile(series: pd.Series, *, tz: tzinfo, obis: ObisCode) -> UnitProfil
     verdict = kinds.verdict(series, tz=tz, direction=obis.direction, quantity=obis.quantity)
     if len(series) < 2:
         return UnitProfile(verdict, quality(series).completeness, None, None, None)
-    active = obis.quantity in (None, Quantity.ACTIVE)
     return UnitProfile(
         verdict=verdict,
         completeness=quality(series).completeness,
         load=load.load_figures(series, tz=tz),
-        standard=standard_profiles.compare(series, tz=tz) if active else None,
+        standard=standard_profiles.compare(series, tz=tz) if obis.active else None,
         backtest=forecast.backtest(series, tz=tz),
     )

@@ -28,7 +28,7 @@ from analysis.data import MEASURE_NOTES, channel_series, channel_totals, channel
 from analysis.params import ReportParams, resolve_window
 from analysis.profile import Passport, UnitProfile, unit_profile
 from meters.models import Channel, Unit
-from meters.obis import Direction, ObisCode, Quantity
+from meters.obis import Direction, ObisCode
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
@@ -454,7 +454,7 @@ def _labels(channels: Iterable[Channel]) -> dict[Channel, str]:
     for channel in channels:
         decoded = channel.decoded
         what = decoded.direction or decoded.code
-        if not _active(channel):
+        if not decoded.active:
             what = f"{decoded.quantity.value.split()[0]} {what}"
         short[channel] = f"{str(channel.unit.muid)[:8]} {what}"
     shared = Counter(short.values())
@@ -462,11 +462,6 @@ def _labels(channels: Iterable[Channel]) -> dict[Channel, str]:
         channel: f"{label} ({channel.code})" if shared[label] > 1 else label
         for channel, label in short.items()
     }
-
-
-def _active(channel: Channel) -> bool:
-    """Whether the channel counts active energy (or a quantity not known: read as such)."""
-    return channel.decoded.quantity in (None, Quantity.ACTIVE)
 
 
 def netting_finding(result: stats.Netting) -> str:
@@ -588,7 +583,9 @@ def build_overview(
         ]
         # Netting is of active energy: a reactive channel's import says nothing of it.
         directions = {
-            labels[channel]: channel.decoded.direction for channel in series if _active(channel)
+            labels[channel]: channel.decoded.direction
+            for channel in series
+            if channel.decoded.active
         }
         for importer in present:
             for exporter in present:

@@ -81,6 +81,11 @@ class ObisCode:
         return self.unit_of_measure
 
     @property
+    def active(self) -> bool:
+        """Whether the code counts active energy, or a quantity not known (read as such)."""
+        return self.quantity in (None, Quantity.ACTIVE)
+
+    @property
     def power_unit(self) -> str | None:
         """The unit of the mean power of an interval (its energy over its length)."""
         return POWER_OF_ENERGY.get(self.energy_unit or "")
