@@ -50,7 +50,7 @@ from meters.models import (
     Reading,
     Unit,
 )
-from meters.obis import KNOWN_CODES, Direction
+from meters.obis import obis_hex
 from meters.selectors import (
     IN_BOUNDS,
     Interval,
@@ -60,19 +60,8 @@ from meters.selectors import (
     visible_units,
 )
 
-
-def _energy_per_period(direction: Direction) -> str:
-    """The OBIS code of active energy per measuring period (D = 29) in `direction`."""
-    (code,) = (
-        code
-        for code, (_, way, unit) in KNOWN_CODES.items()
-        if way is direction and unit == "kWh" and code[6:8] == "1D"
-    )
-    return code
-
-
-IMPORT_CODE = _energy_per_period(Direction.IMPORT)  # 0100011D00FF, 1-0:1.29.0*255
-EXPORT_CODE = _energy_per_period(Direction.EXPORT)  # 0100021D00FF, 1-0:2.29.0*255
+IMPORT_CODE = obis_hex("1-0:1.29.0")  # active energy import per measuring period
+EXPORT_CODE = obis_hex("1-0:2.29.0")  # active energy export per measuring period
 ENERGY_CODES = (IMPORT_CODE, EXPORT_CODE)
 # Energy in the SQL below is whole micro-kWh: the stored values' scale.
 MICRO = 10**VALUE_DECIMAL_PLACES

@@ -1,8 +1,9 @@
 """OBIS codes (IEC 62056-61): decoding the 12-digit hex keys the meter feed uses.
 
 A code has six value groups A-B:C.D.E*F. The feed writes them as six hex bytes, so
-`0100011D00FF` is 1-0:1.29.0*255. Known codes carry a description, a direction and a unit of
-measure; any other well-formed code still gets its readable form.
+`0100011D00FF` is 1-0:1.29.0*255. A code of electrical energy is described by its value groups
+(quantity, direction, phase, what a reading measures, tariff), and has a unit of measure; any
+other well-formed code still gets its readable form.
 """
 
 import re
@@ -91,18 +92,27 @@ class ObisCode:
         return POWER_OF_ENERGY.get(self.energy_unit or "")
 
 
-# hex -> (description, direction, unit of measure). Energy per measuring period (D = 29) is what
-# the feed sends today: kWh in each 15-minute interval.
-KNOWN_CODES: dict[str, tuple[str, Direction | None, str | None]] = {
-    "0100011D00FF": ("Active energy import (+A) per measuring period", Direction.IMPORT, "kWh"),
-    "0100021D00FF": ("Active energy export (-A) per measuring period", Direction.EXPORT, "kWh"),
-    "0100031D00FF": ("Reactive energy import (+R) per measuring period", Direction.IMPORT, "kvarh"),
-    "0100041D00FF": ("Reactive energy export (-R) per measuring period", Direction.EXPORT, "kvarh"),
-    "0100010800FF": ("Active energy import (+A), total register", Direction.IMPORT, "kWh"),
-    "0100020800FF": ("Active energy export (-A), total register", Direction.EXPORT, "kWh"),
-    "0100010700FF": ("Active power import (+P), instantaneous", Direction.IMPORT, "kW"),
-    "0100020700FF": ("Active power export (-P), instantaneous", Direction.EXPORT, "kW"),
+# The C groups of electrical energy (those of QUANTITY_OF_C less their phase): what each
+# counts, the direction of that energy where it has one, and its sign as IEC 62056-61 writes it.
+C_GROUPS: dict[int, tuple[str, Direction | None, str]] = {
+    1: ("import", Direction.IMPORT, "+A"),
+    2: ("export", Direction.EXPORT, "-A"),
+    3: ("import", Direction.IMPORT, "+R"),
+    4: ("export", Direction.EXPORT, "-R"),
+    5: ("quadrant I", None, "+Ri"),
+    6: ("quadrant II", None, "+Rc"),
+    7: ("quadrant III", None, "-Ri"),
+    8: ("quadrant IV", None, "-Rc"),
+    9: ("import", Direction.IMPORT, "+S"),
+    10: ("export", Direction.EXPORT, "-S"),
+    15: ("absolute", None, "|+A| + |-A|"),
+    16: ("net", None, "+A - -A"),
 }
+PHASES = {0: "", 20: ", phase L1", 40: ", phase L2", 60: ", phase L3"}
+# A power's sign, where it differs from its energy's: P for active, Q for reactive power.
+POWER_SIGNS = str.maketrans("AR", "PQ")
+MEASURES = {Measure.REGISTER: ", total register", Measure.POWER: ", instantaneous"}
+ENERGY_PER_PERIOD = 0x1D  # D = 29, what the feed sends: the energy of each 15-minute interval
 
 
 def is_obis_hex(value: str) -> bool:
@@ -132,17 +142,29 @@ def obis_hex(code: str) -> str:
 
 
 def decode(hex_code: str) -> ObisCode:
-    """Decode a hex OBIS key; codes outside the table get a generic description, and the unit
-    of their quantity when it is one of electrical energy."""
+    """Decode a hex OBIS key. An electrical energy code is described from its value groups (C:
+    quantity, direction and phase; D: what a reading measures; E: the tariff); any other code
+    gets its readable form only."""
     normalized = hex_code.upper()
     code = format_obis(normalized)
     measure, quantity = _measure(normalized), _quantity(normalized)
-    unit = None
-    if quantity is not None:
-        unit = UNITS[quantity][1 if measure is Measure.POWER else 0]
-    description, direction, unit = KNOWN_CODES.get(
-        normalized, (f"OBIS {code} (not in the table of known codes)", None, unit)
+    if quantity is None:
+        return ObisCode(
+            normalized, code, f"OBIS {code} (not an electrical energy code)", None, None, measure
+        )
+    c, d, e = (int(normalized[i : i + 2], 16) for i in (4, 6, 8))
+    phase = next(offset for offset in (60, 40, 20, 0) if c - offset in C_GROUPS)
+    name, direction, sign = C_GROUPS[c - phase]
+    power = measure is Measure.POWER
+    if power:
+        sign = sign.translate(POWER_SIGNS)
+    processing = MEASURES.get(measure) or (
+        " per measuring period" if d == ENERGY_PER_PERIOD else f", value group D = {d}"
     )
+    kind = quantity.split()[0].capitalize() + (" power" if power else " energy")
+    tariff = f", tariff {e}" if e else ""
+    description = f"{kind} {name} ({sign}){processing}{PHASES[phase]}{tariff}"
+    unit = UNITS[quantity][1 if power else 0]
     return ObisCode(normalized, code, description, direction, unit, measure, quantity)
 
 

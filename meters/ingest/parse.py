@@ -1,9 +1,10 @@
 """Stream-parse a meter-data document and validate each record into readings.
 
 A document is `{"data": [record, ...]}`. A record carries a timestamp, `tags` (muid, quality),
-a `measurement`, and one or more OBIS-code keys whose non-null values are readings of that
-channel. The document is read as a stream (ijson), one record built at a time, so memory does
-not grow with the document and the layout (spaces, line breaks, key order) changes nothing.
+a `measurement`, and one or more OBIS-code keys (hex as the feed writes them, or readable) whose
+non-null values are readings of that channel. The document is read as a stream (ijson), one
+record built at a time, so memory does not grow with the document and the layout (spaces, line
+breaks, key order) changes nothing.
 This is the reference parse; meters/ingest/fast.py decodes a small plain document at once into
 the same records. Every rule a record must meet is in `Validator`, which both call;
 docs/RELIABILITY.md lists what hostile documents get.
@@ -383,8 +384,13 @@ class Validator:
         self._labels.add(raw)
 
     def _obis_code(self, key: str) -> str | None:
-        code = key.upper()
-        self._obis_keys[key] = code = code if obis.is_obis_hex(code) else None
+        """The hex key of an OBIS code written as hex or readable (`1-0:1.8.0`), as the API's
+        parameters take it; None for any other key."""
+        try:
+            code = obis.obis_hex(key)
+        except ValueError:
+            code = None
+        self._obis_keys[key] = code
         return code
 
 

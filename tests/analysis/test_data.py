@@ -186,3 +186,23 @@ def test_two_channels_of_one_unit_and_direction_keep_their_own_names_in_the_over
     for code in ("1-0:1.29.0*255", "1-0:1.8.0*255"):
         # Its row, and its own bars in the side-by-side chart (named in the chart's text).
         assert page.count(f"{short} import ({code})") >= 2
+
+
+def test_tariff_registers_sent_with_readable_keys_are_read_as_import_and_export(
+    client, admin_user, ingest_series, consumer_series, producer_series
+):
+    # A meter that sends its tariff-1 registers (1-0:1.8.1, 1-0:2.8.1), keyed as they are read
+    # on its display: neither is in a table of known codes; their value groups say what they are.
+    muid = ingest_series(1000 + consumer_series.cumsum().round(4), obis="1-0:1.8.1")
+    ingest_series(500 + producer_series.cumsum().round(4), obis="1-0:2.8.1", muid=muid)
+    client.force_login(admin_user)
+
+    channels = client.get(f"/api/v1/units/{muid}/").json()["channels"]
+    page = client.get("/analysis/").content.decode()
+
+    assert [(c["code"], c["direction"], c["description"]) for c in channels] == [
+        ("1-0:1.8.1*255", "import", "Active energy import (+A), total register, tariff 1"),
+        ("1-0:2.8.1*255", "export", "Active energy export (-A), total register, tariff 1"),
+    ]
+    short = str(muid)[:8]
+    assert f"while {short} export exports" in page  # the pair is netted

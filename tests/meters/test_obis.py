@@ -40,12 +40,45 @@ def test_it_decodes_the_export_channel():
     assert "export (-A)" in code.description
 
 
-def test_an_unknown_code_still_gets_its_readable_form():
+def test_a_code_of_no_energy_quantity_still_gets_its_readable_form():
     code = decode("0100630100FF")
 
     assert code.code == "1-0:99.1.0*255"
-    assert code.direction is None
-    assert "not in the table" in code.description
+    assert (code.direction, code.unit_of_measure) == (None, None)
+    assert code.description == "OBIS 1-0:99.1.0*255 (not an electrical energy code)"
+
+
+@pytest.mark.parametrize(
+    ("readable", "description", "direction", "unit"),
+    [
+        ("1-0:1.29.0", "Active energy import (+A) per measuring period", "import", "kWh"),
+        ("1-0:2.8.0", "Active energy export (-A), total register", "export", "kWh"),
+        ("1-0:1.8.1", "Active energy import (+A), total register, tariff 1", "import", "kWh"),
+        ("1-0:2.8.2", "Active energy export (-A), total register, tariff 2", "export", "kWh"),
+        ("1-0:21.7.0", "Active power import (+P), instantaneous, phase L1", "import", "kW"),
+        (
+            "1-0:62.29.0",
+            "Active energy export (-A) per measuring period, phase L3",
+            "export",
+            "kWh",
+        ),
+        ("1-0:16.7.0", "Active power net (+P - -P), instantaneous", None, "kW"),
+        ("1-0:15.8.0", "Active energy absolute (|+A| + |-A|), total register", None, "kWh"),
+        ("1-0:4.29.0", "Reactive energy export (-R) per measuring period", "export", "kvarh"),
+        ("1-0:3.7.0", "Reactive power import (+Q), instantaneous", "import", "kvar"),
+        ("1-0:5.8.0", "Reactive energy quadrant I (+Ri), total register", None, "kvarh"),
+        ("1-0:9.29.0", "Apparent energy import (+S) per measuring period", "import", "kVAh"),
+        ("1-0:1.6.0", "Active energy import (+A), value group D = 6", "import", "kWh"),
+    ],
+)
+def test_an_energy_code_is_described_by_its_value_groups(readable, description, direction, unit):
+    code = decode(obis_hex(readable))
+
+    assert (code.description, code.direction, code.unit_of_measure) == (
+        description,
+        direction and Direction(direction),
+        unit,
+    )
 
 
 def test_lower_case_hex_is_accepted():

@@ -218,6 +218,10 @@ BAD_RECORDS = {
         lambda r: r | {CONSUMER.obis.lower(): 0.5},
         f"OBIS code {CONSUMER.obis} appears twice in the record",
     ),
+    "one OBIS code as hex and readable": (
+        lambda r: r | {"1-0:1.29.0": 0.5},
+        f"OBIS code {CONSUMER.obis} appears twice in the record",
+    ),
 }
 
 

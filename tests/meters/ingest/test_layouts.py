@@ -1,8 +1,8 @@
 """The same readings in any JSON layout (compact, spaced, pretty-printed, keys in another
-order) and any encoding JSON allows (UTF-8 with or without a byte-order mark, UTF-16, UTF-32)
-are read the same and stored as the same rows: the parse follows JSON, not bytes. Each
-test runs through the parse's accelerator and through the reference stream parse
-(`parse_path`)."""
+order, OBIS keys readable rather than hex) and any encoding JSON allows (UTF-8 with or without a
+byte-order mark, UTF-16, UTF-32) are read the same and stored as the same rows: the parse
+follows JSON, not bytes. Each test runs through the parse's accelerator and through the
+reference stream parse (`parse_path`)."""
 
 import io
 import json
@@ -14,6 +14,7 @@ import pytest
 from meters.ingest import fast, ingest_location
 from meters.ingest.parse import ParsedReading
 from meters.models import Reading
+from meters.obis import format_obis, is_obis_hex
 from tests.conftest import CONSUMER, challenge_records
 from tests.factories import EXPORT, feed_record, feed_series
 
@@ -31,6 +32,14 @@ def records() -> list[dict]:
         feed_record("2023-03-03T01:00:00+01:00", 0.125, muid=CONSUMER.muid),
         feed_record(START, "0.1", muid=CONSUMER.muid),  # rejected: a string
     ]
+
+
+def readable_keys(record: dict) -> dict:
+    """The record with its OBIS keys written readable (1-0:1.29.0*255, or 1-0:2.29.0)."""
+    return {
+        (format_obis(key) if n % 2 else format_obis(key)[:-4]) if is_obis_hex(key) else key: value
+        for n, (key, value) in enumerate(record.items())
+    }
 
 
 def reordered(record: dict) -> dict:
@@ -69,6 +78,17 @@ def test_every_layout_reads_the_same_as_the_compact_one(parse_path, layout):
     data = {"data": records()}
 
     assert parsed(LAYOUTS[layout](data)) == parsed(LAYOUTS["compact"](data))
+
+
+def test_obis_keys_written_readable_read_as_their_hex_codes(parse_path):
+    data = {"data": records()}
+    readable = {"data": [readable_keys(record) for record in data["data"]]}
+
+    read, hex_read = parsed(json.dumps(readable)), parsed(json.dumps(data))
+
+    assert read[:-1] == hex_read[:-1]
+    # A rejection names the key as the document wrote it.
+    assert read[-1].reason == "value of 1-0:1.29.0*255 is not a number: '0.1'"
 
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS.values()), ids=list(ENCODINGS))
