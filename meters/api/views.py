@@ -394,7 +394,7 @@ class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
 
     def _buckets(self):
         """The validated parameters and an iterator of the buckets, its query already run."""
-        _, params = self._filtered(ReadingAggregateFilter)
+        params = self._valid(ReadingAggregateFilter).form.cleaned_data
         interval, agg, tz = Interval(params["interval"]), Agg(params["agg"]), params["tz"]
         channels = visible_channels(
             user=self.request.user, muids=params["muid"], obis=params["obis"]
@@ -422,14 +422,19 @@ class ReadingViewSet(CSVOrJSON, viewsets.ViewSet):
         return interval, agg, tz, params, chain([first], buckets) if first else iter(())
 
     def _filtered(self, filter_class: type[ReadingFilter]):
-        filterset = filter_class(
-            self.request.query_params, queryset=visible_readings(user=self.request.user)
-        )
+        """The visible readings the parameters select, and the parameters."""
+        filterset = self._valid(filter_class, visible_readings(user=self.request.user))
+        return filterset.qs, filterset.form.cleaned_data
+
+    def _valid(self, filter_class: type[ReadingFilter], readings=None) -> ReadingFilter:
+        """The parameters checked: a 400 naming each bad one. The readings they select are
+        built only when asked for (an aggregate selects channels instead)."""
+        filterset = filter_class(self.request.query_params, queryset=readings)
         if not filterset.is_valid():
             # Not django-filter's translate_validation: it %-formats each message again, and a
             # message that quotes a client's "%" would then fail.
             raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
-        return filterset.qs, filterset.form.cleaned_data
+        return filterset
 
     @staticmethod
     def _check_bucket_limit(

@@ -9,12 +9,13 @@ from meters.ingest.pipeline import (
     ingest_unit,
     unit_sources,
 )
-from meters.ingest.read import DocumentSource, UnitSource
+from meters.ingest.read import DocumentSource, UnitSource, document_sources
 
 __all__ = [
     "DocumentSource",
     "IngestReport",
     "UnitSource",
+    "document_sources",
     "ingest",
     "ingest_location",
     "ingest_unit",

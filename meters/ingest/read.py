@@ -78,6 +78,22 @@ class DocumentSource:
         return self.location
 
 
+def document_sources(locations: list[str]) -> list[DocumentSource]:
+    """A source per document: a URL or a file as given, and each `*.json` file of a directory,
+    in name order. ValueError for a directory that holds none."""
+    sources = []
+    for location in locations:
+        directory = Path(location)
+        if "://" in location or not directory.is_dir():
+            sources.append(DocumentSource(location))
+            continue
+        documents = sorted(path for path in directory.glob("*.json") if path.is_file())
+        if not documents:
+            raise ValueError(f"{location}: a directory without *.json documents")
+        sources += [DocumentSource(str(path)) for path in documents]
+    return sources
+
+
 @dataclass(frozen=True)
 class UnitSource:
     """A poll of one unit: `window` onward from its last stored reading, plus `refills`, the

@@ -54,6 +54,26 @@ def test_it_reads_a_local_file(db):
     assert "inserted=2688" in out
 
 
+def test_a_directory_gives_each_of_its_json_documents_in_name_order(tmp_path, db):
+    for unit in CHALLENGE_UNITS:
+        (tmp_path / unit.path.name).write_bytes(unit.path.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a document")
+
+    out, _ = ingest(str(tmp_path))
+
+    names = sorted(unit.path.name for unit in CHALLENGE_UNITS)
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        str(tmp_path / name) for name in names
+    ]
+    assert Reading.objects.count() == 2 * 2688
+
+
+def test_a_directory_without_documents_is_refused(tmp_path, db):
+    with pytest.raises(CommandError, match=r"a directory without \*\.json documents"):
+        ingest(str(tmp_path))
+    assert not Reading.objects.exists()
+
+
 def test_it_reads_a_url_as_given(challenge_source):
     url = challenge_source.url_for(f"/challenge/{PRODUCER.muid}.json")
 

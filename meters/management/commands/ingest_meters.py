@@ -2,9 +2,9 @@
 
 Without arguments it polls the registered units that are due (see the admin's units, and
 `register_units`), each from its last stored reading on; `--all` polls every enabled unit,
-`--muid` the units named, SOURCE the documents given. Many sources are read at once
-(`--concurrency`). Each source is all or nothing: one that fails leaves the database as it was
-and the others still load; the command then exits non-zero.
+`--muid` the units named, SOURCE the documents given (a directory: its `*.json` files). Many
+sources are read at once (`--concurrency`). Each source is all or nothing: one that fails
+leaves the database as it was and the others still load; the command then exits non-zero.
 
 `--enqueue` puts the polls of those units on the task queue instead (CELERY_BROKER_URL), for
 the workers to run; a unit queued already is not queued again.
@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from kombu.exceptions import OperationalError
 
-from meters.ingest import DocumentSource, IngestReport, ingest, unit_sources
+from meters.ingest import IngestReport, document_sources, ingest, unit_sources
 from meters.ingest.schedule import due_units
 from meters.moments import format_utc, parse_moment
 from meters.tasks import enqueue, enqueue_due
@@ -75,7 +75,8 @@ class Command(BaseCommand):
             "sources",
             nargs="*",
             metavar="SOURCE",
-            help="an http(s) URL or a file path of one document, read as given",
+            help="an http(s) URL or a file path of one document, read as given, or a "
+            "directory: each of its *.json documents",
         )
         parser.add_argument(
             "--muid",
@@ -146,7 +147,10 @@ class Command(BaseCommand):
         sources = unit_sources(
             muids, start=start, stop=options["stop"], fallback_dir=options["fallback_dir"]
         )
-        sources += [DocumentSource(location) for location in options["sources"]]
+        try:
+            sources += document_sources(options["sources"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
 
         self._terminated = False
         previous = signal.signal(signal.SIGTERM, self._terminate)
