@@ -32,7 +32,7 @@ from meters.obis import Direction, ObisCode
 from meters.selectors import channel_completeness, reading_span
 
 # Bump when what a report holds changes, so that caches filled by older code are not read.
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 STEP = timedelta(minutes=15)
 # Gap ranges listed one by one on a page; the rest are counted.
 SHOWN_GAPS = 50
@@ -321,18 +321,34 @@ def build_unit_report(
     )
 
 
-def chosen_channel(unit: Unit, obis: str | None) -> Channel | None:
-    """The unit's channel `obis` names, else its first (None: it has none).
+def energy_channels(unit: Unit) -> list[Channel]:
+    """The unit's channels the analysis reads: those of energy (ObisCode.energy)."""
+    return [channel for channel in unit.channels.all() if channel.decoded.energy]
 
-    Raises ValueError, saying which channels the unit has, when `obis` names none of them.
+
+def not_analysed(unit: Unit) -> list[str]:
+    """Why each of the unit's other channels is not read (ObisCode.not_energy)."""
+    return [c.decoded.not_energy for c in unit.channels.all() if not c.decoded.energy]
+
+
+def chosen_channel(unit: Unit, obis: str | None) -> Channel | None:
+    """The unit's energy channel `obis` names, else its first (None: it has none).
+
+    Raises ValueError, saying which channels the unit has, when `obis` names none of them or
+    one that is not energy (a voltage, say: the analysis reads energy).
     """
-    channels = list(unit.channels.all())
+    channels = energy_channels(unit)
     if obis is None:
         return channels[0] if channels else None
-    for channel in channels:
+    for channel in unit.channels.all():
+        if channel.obis == obis and not channel.decoded.energy:
+            raise ValueError(
+                f"{channel.decoded.not_energy}: the analysis reads energy channels (this "
+                f"unit's: {', '.join(c.obis for c in channels) or 'none'})."
+            )
         if channel.obis == obis:
             return channel
-    known = ", ".join(channel.obis for channel in channels) or "none"
+    known = ", ".join(channel.obis for channel in unit.channels.all()) or "none"
     raise ValueError(f"unit {unit.muid} has no channel {obis} (it has: {known}).")
 
 
@@ -411,12 +427,13 @@ class ChannelRow:
     first: datetime | None
     last: datetime | None
     readings: int
-    total: float
+    total: float | None  # None: not analysed
     completeness: float
     label: str
     passport: Passport | None = None
     unit: str = "kWh"  # of the total and the passport's energy
     power_unit: str = "kW"  # of the passport's peak and base load
+    not_analysed: str = ""  # why, for a channel that is not energy
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,10 +511,14 @@ def build_overview(
     end: datetime | None,
 ) -> Overview:
     """Channel table and the side-by-side comparison of all channels (no queries)."""
-    labels = _labels(series)
-    labelled = {labels[channel]: s.rename(labels[channel]) for channel, s in series.items()}
+    analysed = {channel: values for channel, values in series.items() if channel.decoded.energy}
+    labels = _labels(analysed)
+    labelled = {labels[channel]: s.rename(labels[channel]) for channel, s in analysed.items()}
     rows = []
     for channel, values in series.items():
+        if channel not in analysed:
+            rows.append(_not_analysed_row(channel))
+            continue
         unit, power_unit = units_of(channel.decoded)
         passport = None
         if len(values) > 1:
@@ -522,7 +543,7 @@ def build_overview(
         )
     present = {label: s for label, s in labelled.items() if len(s) > 1}
     overview_charts, pairs, nettings, findings = {}, [], [], []
-    units = ", ".join(sorted({units_of(channel.decoded)[0] for channel in series}))
+    units = ", ".join(sorted({units_of(channel.decoded)[0] for channel in analysed}))
     if present:
         days = {label: stats.grouped(s, interval="day", tz=tz) for label, s in present.items()}
         daily = {label: frame["energy"] for label, frame in days.items()}
@@ -610,6 +631,25 @@ def build_overview(
     )
 
 
+def _not_analysed_row(channel: Channel) -> ChannelRow:
+    """The row of a channel that is not energy: its span and count, and why it is not read."""
+    return ChannelRow(
+        muid=str(channel.unit.muid),
+        obis=channel.obis,
+        code=channel.code,
+        description=channel.decoded.description,
+        direction="",
+        first=channel.first_reading_at,
+        last=channel.last_reading_at,
+        readings=channel.reading_count,
+        total=None,
+        completeness=channel_completeness(channel),
+        label=f"{str(channel.unit.muid)[:8]} {channel.code}",
+        unit=channel.decoded.unit_of_measure or "",
+        not_analysed=channel.decoded.not_energy,
+    )
+
+
 def _overview_source(
     *, units: Iterable[Unit], params: ReportParams
 ) -> tuple[str, Callable[[], Overview]]:
@@ -626,10 +666,12 @@ def _overview_source(
     key = _cache_key("overview", state, start, end, params.tz.key)
 
     def build() -> Overview:
-        frames = channels_frame(channels=channels, start=start, end=end)
+        analysed = [channel for channel in channels if channel.decoded.energy]
+        frames = channels_frame(channels=analysed, start=start, end=end)
         return build_overview(
-            {channel: frames[channel.pk] for channel in channels},
-            totals=channel_totals(channels),
+            # A channel that is not energy is listed, not read: no readings.
+            {channel: frames.get(channel.pk, pd.Series(dtype=float)) for channel in channels},
+            totals=channel_totals(analysed),
             tz=params.tz,
             start=start,
             end=end,

@@ -19,6 +19,8 @@ from django.utils.http import urlencode
 from analysis.params import ReportParamsForm
 from analysis.reports import (
     chosen_channel,
+    energy_channels,
+    not_analysed,
     overview_chart_svg,
     overview_report,
     unit_chart_svg,
@@ -121,7 +123,7 @@ def _unit_channel(
     """The unit the user may read, its channel and the validated parameters; or the 400 page.
 
     A unit the user may not read is a 404, as one that does not exist. The channel is the one
-    `channel` names, else the unit's first (None if it has none).
+    `channel` names, else the unit's first energy channel (None if it has none).
     """
     unit = get_object_or_404(visible_units_with_channels(user=request.user), muid=muid)
     form = ReportParamsForm(request.GET)
@@ -148,7 +150,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         report, lambda name: f"{reverse('analysis:overview_chart', args=[name])}?{query}"
     )
     tz = request.GET.get("tz", "")
-    rows = [(row, report_href(row.muid, row.obis, tz=tz)) for row in report.rows]
+    # A channel that is not analysed links to its unit's page, which says why.
+    rows = [
+        (row, report_href(row.muid, None if row.not_analysed else row.obis, tz=tz))
+        for row in report.rows
+    ]
     communities = visible_communities(user=request.user)
     context = {
         "report": report,
@@ -176,7 +182,7 @@ def overview_chart(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @throttled
 def report(request: HttpRequest, muid) -> HttpResponse:
-    """The report of one unit's channel (its first channel unless `channel` names another)."""
+    """The report of one unit's energy channel (its first unless `channel` names another)."""
     chosen = _unit_channel(request, muid)
     if isinstance(chosen, HttpResponse):
         return chosen
@@ -194,8 +200,10 @@ def report(request: HttpRequest, muid) -> HttpResponse:
         "channel": channel,
         "form": form,
         "channel_links": [
-            (c, report_href(unit, c, tz=request.GET.get("tz", ""))) for c in unit.channels.all()
+            (c, report_href(unit, c, tz=request.GET.get("tz", ""))) for c in energy_channels(unit)
         ],
+        # Channels the analysis does not read (a voltage, say), named with the reason.
+        "not_energy": not_analysed(unit),
         "report": report,
     }
     return render(request, "analysis/report.html", context)

@@ -73,18 +73,41 @@ class ObisCode:
     unit_of_measure: str | None
     measure: Measure = Measure.PER_PERIOD
     quantity: Quantity | None = None  # None: not an electrical energy quantity (or not known)
+    # What an electricity code that is not energy measures ("voltage"); see `energy`.
+    measures: str | None = None
+
+    @property
+    def energy(self) -> bool:
+        """Whether readings of the code are energy (or power), what the analysis reads: every
+        code of electrical energy, and a code of another medium (gas, heat, water), read as it
+        is. Not an electricity code of another quantity (a voltage, a current) or an abstract
+        one (A = 0: a serial number, an error register)."""
+        return self.quantity is not None or self.hex[:2] not in ("00", "01")
+
+    @property
+    def not_energy(self) -> str:
+        """Why the analysis does not read the code's readings ("" for an energy code)."""
+        if self.energy:
+            return ""
+        if self.measures is None:
+            return f"{self.code} is not an energy code"
+        unit = f" ({self.unit_of_measure})" if self.unit_of_measure else ""
+        return f"{self.code} measures {self.measures}{unit}, not energy"
 
     @property
     def energy_unit(self) -> str | None:
         """The unit of an interval's energy (what the analysis reads from the readings)."""
+        if not self.energy:
+            return None
         if self.measure is Measure.POWER:
             return ENERGY_OF_POWER.get(self.unit_of_measure or "")
         return self.unit_of_measure
 
     @property
     def active(self) -> bool:
-        """Whether the code counts active energy, or a quantity not known (read as such)."""
-        return self.quantity in (None, Quantity.ACTIVE)
+        """Whether the code counts active energy, or energy of a quantity not known (read as
+        such)."""
+        return self.energy and self.quantity in (None, Quantity.ACTIVE)
 
     @property
     def power_unit(self) -> str | None:
@@ -107,6 +130,14 @@ C_GROUPS: dict[int, tuple[str, Direction | None, str]] = {
     10: ("export", Direction.EXPORT, "-S"),
     15: ("absolute", None, "|+A| + |-A|"),
     16: ("net", None, "+A - -A"),
+}
+# The C groups of electricity's other quantities (less their phase): what each measures, and
+# its unit.
+MEASURED_OF_C: dict[int, tuple[str, str | None]] = {
+    11: ("current", "A"),
+    12: ("voltage", "V"),
+    13: ("power factor", None),
+    14: ("frequency", "Hz"),
 }
 PHASES = {0: "", 20: ", phase L1", 40: ", phase L2", 60: ", phase L3"}
 # A power's sign, where it differs from its energy's: P for active, Q for reactive power.
@@ -148,12 +179,10 @@ def decode(hex_code: str) -> ObisCode:
     normalized = hex_code.upper()
     code = format_obis(normalized)
     measure, quantity = _measure(normalized), _quantity(normalized)
-    if quantity is None:
-        return ObisCode(
-            normalized, code, f"OBIS {code} (not an electrical energy code)", None, None, measure
-        )
     c, d, e = (int(normalized[i : i + 2], 16) for i in (4, 6, 8))
-    phase = next(offset for offset in (60, 40, 20, 0) if c - offset in C_GROUPS)
+    if quantity is None:
+        return _other(normalized, code, measure, c, d)
+    phase = _phase(c, C_GROUPS)
     name, direction, sign = C_GROUPS[c - phase]
     power = measure is Measure.POWER
     if power:
@@ -166,6 +195,25 @@ def decode(hex_code: str) -> ObisCode:
     description = f"{kind} {name} ({sign}){processing}{PHASES[phase]}{tariff}"
     unit = UNITS[quantity][1 if power else 0]
     return ObisCode(normalized, code, description, direction, unit, measure, quantity)
+
+
+def _other(normalized: str, code: str, measure: Measure, c: int, d: int) -> ObisCode:
+    """A code that is no electrical energy: an electricity code of another quantity is named
+    by its C group, any other gets its readable form."""
+    phase = _phase(c, MEASURED_OF_C) if normalized[:2] == "01" else None
+    if phase is None:
+        return ObisCode(
+            normalized, code, f"OBIS {code} (not an electrical energy code)", None, None
+        )
+    measures, unit = MEASURED_OF_C[c - phase]
+    processing = ", instantaneous" if d == 7 else f", value group D = {d}"
+    description = f"{measures.capitalize()}{processing}{PHASES[phase]}"
+    return ObisCode(normalized, code, description, None, unit, measure, measures=measures)
+
+
+def _phase(c: int, groups: dict[int, object]) -> int | None:
+    """The phase offset (0, 20, 40, 60) that takes C group `c` to one of `groups`."""
+    return next((offset for offset in PHASES if c - offset in groups), None)
 
 
 def _quantity(normalized: str) -> Quantity | None:

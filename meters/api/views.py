@@ -61,7 +61,7 @@ BUCKET_FIELDS = ["muid", "obis", "start", "end", "value", "count", "expected", "
 
 
 PROFILE_DESCRIPTION = (
-    "One channel of the unit (its first unless obis names another) over [start, end): the "
+    "One energy channel of the unit (its first unless obis names another) over [start, end): the "
     "verdict on what it measures (kind, confidence, runner-up, the features and each kind's "
     "score), the load figures (peak per day and month with its time, base load, load factor, "
     "utilisation hours, annualised energy, load duration curve), the comparison with BDEW's 2025 "
@@ -77,7 +77,8 @@ PROFILE_PARAMETERS = [
         OpenApiTypes.STR,
         OpenApiParameter.QUERY,
         description="The channel, as 12 hex digits (0100011D00FF) or readable "
-        "(1-0:1.29.0*255, or 1-0:1.29.0). Empty: the unit's first channel.",
+        "(1-0:1.29.0*255, or 1-0:1.29.0). Empty: the unit's first energy channel. A channel "
+        "that is not energy (a voltage, a current) is a 400.",
         examples=[
             OpenApiExample("The first channel", value=""),
             OpenApiExample("Export, readable", value="1-0:2.29.0*255"),

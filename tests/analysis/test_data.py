@@ -206,3 +206,45 @@ def test_tariff_registers_sent_with_readable_keys_are_read_as_import_and_export(
     ]
     short = str(muid)[:8]
     assert f"while {short} export exports" in page  # the pair is netted
+
+
+VOLTAGE = "0100200700FF"  # 1-0:32.7.0, the voltage of phase L1
+
+
+@pytest.fixture
+def unit_with_a_voltage(ingest_series, consumer_series):
+    """The recorded consumer's import, and the voltage its meter also reports."""
+    muid = ingest_series(consumer_series, obis="0100011D00FF")
+    volts = pd.Series(230.0, index=consumer_series.index) + np.sin(np.arange(len(consumer_series)))
+    ingest_series(volts.round(2), obis=VOLTAGE, muid=muid)
+    return muid
+
+
+def test_a_voltage_is_listed_but_not_analysed_as_energy(client, admin_user, unit_with_a_voltage):
+    client.force_login(admin_user)
+
+    overview = client.get("/analysis/").content.decode()
+    page = client.get(f"/analysis/{unit_with_a_voltage}/").content.decode()
+
+    reason = "1-0:32.7.0*255 measures voltage (V), not energy"
+    assert overview.count(reason) == 2  # its row in the units table and in the passports
+    assert " V</td>" not in overview  # no total, peak or base load of volts
+    assert f"Not analysed: {reason}." in page
+    assert "Channel <code>1-0:1.29.0*255</code>" in page  # the unit's energy channel instead
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/analysis/{muid}/?channel={obis}", "/api/v1/units/{muid}/profile/?obis={obis}"],
+)
+def test_asking_for_the_analysis_of_a_voltage_is_a_400_that_says_why(
+    client, admin_user, unit_with_a_voltage, path
+):
+    client.force_login(admin_user)
+
+    response = client.get(path.format(muid=unit_with_a_voltage, obis=VOLTAGE))
+
+    assert response.status_code == 400
+    assert "measures voltage (V), not energy: the analysis reads energy channels" in (
+        response.content.decode()
+    )

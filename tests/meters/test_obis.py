@@ -125,7 +125,7 @@ def test_what_is_no_obis_code_gives_no_hex_key(bad):
         ("0100020800FF", Measure.REGISTER, "kWh"),
         ("0100150800FF", Measure.REGISTER, "kWh"),  # 21.8.0: active import of phase L1
         ("0100010700FF", Measure.POWER, "kWh"),
-        ("0100200700FF", Measure.PER_PERIOD, None),  # 32.7.0: a voltage, read as it is
+        ("0100200700FF", Measure.PER_PERIOD, None),  # 32.7.0: a voltage, not energy
         ("07000D0800FF", Measure.PER_PERIOD, None),  # gas (A = 7): read as it is
     ],
 )
@@ -155,3 +155,45 @@ def test_the_c_group_tells_the_quantity_and_its_units(hex_code, quantity, energy
     code = decode(hex_code)
 
     assert (code.quantity, code.energy_unit, code.power_unit) == (quantity, energy_unit, power_unit)
+
+
+@pytest.mark.parametrize(
+    ("readable", "description", "unit", "why"),
+    [
+        ("1-0:32.7.0", "Voltage, instantaneous, phase L1", "V", "measures voltage (V), not energy"),
+        ("1-0:71.7.0", "Current, instantaneous, phase L3", "A", "measures current (A), not energy"),
+        ("1-0:14.7.0", "Frequency, instantaneous", "Hz", "measures frequency (Hz), not energy"),
+        ("1-0:13.7.0", "Power factor, instantaneous", None, "measures power factor, not energy"),
+        (
+            "1-0:0.9.1",
+            "OBIS 1-0:0.9.1*255 (not an electrical energy code)",
+            None,
+            "is not an energy code",
+        ),
+        (
+            "0-0:96.1.0",
+            "OBIS 0-0:96.1.0*255 (not an electrical energy code)",
+            None,
+            "is not an energy code",
+        ),
+    ],
+)
+def test_an_electricity_code_of_another_quantity_is_named_and_is_not_energy(
+    readable, description, unit, why
+):
+    code = decode(obis_hex(readable))
+
+    assert (code.description, code.unit_of_measure) == (description, unit)
+    assert not code.energy
+    assert not code.active
+    assert (code.energy_unit, code.power_unit, code.direction) == (None, None, None)
+    assert code.not_energy == f"{code.code} {why}"
+
+
+@pytest.mark.parametrize("readable", ["1-0:1.29.0", "1-0:3.8.0", "7-0:13.8.0", "6-0:1.0.0"])
+def test_energy_and_other_media_are_read_as_energy(readable):
+    # Gas (A = 7) and heat (A = 6) are read as they are.
+    code = decode(obis_hex(readable))
+
+    assert code.energy
+    assert code.not_energy == ""

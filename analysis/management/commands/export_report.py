@@ -11,7 +11,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
 from analysis.params import ReportParamsForm
-from analysis.reports import Report, overview_report, unit_report, with_chart_hrefs
+from analysis.reports import (
+    Report,
+    energy_channels,
+    not_analysed,
+    overview_report,
+    unit_report,
+    with_chart_hrefs,
+)
 from meters.selectors import units_with_channels
 
 
@@ -53,7 +60,7 @@ class Command(BaseCommand):
 
         pages = {}
         for unit in units:
-            channels = list(unit.channels.all())
+            channels = energy_channels(unit)
             for channel in channels:
                 slug = str(unit.muid) if len(channels) == 1 else f"{unit.muid}-{channel.obis}"
                 pages[(str(unit.muid), channel.obis)] = f"{slug}.html"
@@ -67,6 +74,7 @@ class Command(BaseCommand):
                         "channel": channel,
                         "report": report,
                         "channel_links": links,
+                        "not_energy": not_analysed(unit),
                         "exported": True,
                     },
                 )
