@@ -438,21 +438,32 @@ OTHER_QUANTITIES = {
 }
 
 
+def tariff_reason(tariff: int) -> str:
+    """Why one tariff's channel does not tell a kind."""
+    return (
+        f"the channel counts tariff {tariff} alone (OBIS E = {tariff}): energy only in the hours "
+        "that tariff applies, so its daily shape is the tariff's schedule as much as the load's; "
+        "the kinds are told by the unit's total (E = 0) or by its tariffs together"
+    )
+
+
 def verdict(
     series: pd.Series,
     *,
     tz: tzinfo,
     direction: Direction | None = None,
     quantity: Quantity | None = None,
+    tariff: int = 0,
 ) -> Verdict:
     """The kind of unit the series most likely comes from (see the module docstring).
 
     The kinds describe active energy: a channel of another quantity (OBIS C group) is
-    undetermined, and says why. The kinds describe a flow one way. A series that also runs the
+    undetermined, and says why; so is the channel of one tariff (E group), whose readings stop
+    outside that tariff's hours. The kinds describe a flow one way. A series that also runs the
     other way (negative readings, more than NET_SHARE of the energy) is a net flow, import
     less export: the verdict is that of its import, and says so; its daily-cycle test stays
     the series' own, which the report's sentences describe."""
-    reason = OTHER_QUANTITIES.get(quantity, "")
+    reason = OTHER_QUANTITIES.get(quantity, "") or (tariff_reason(tariff) if tariff else "")
     if reason:
         return _verdict(series, tz=tz, direction=direction, reason=reason)
     fed_in, flowed = float(-series[series < 0].sum()), float(series.abs().sum())

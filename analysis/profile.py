@@ -107,7 +107,9 @@ def unit_profile(series: pd.Series, *, tz: tzinfo, obis: ObisCode) -> UnitProfil
     """Every figure of the profile, from the series of the channel of code `obis` (no
     queries). The standard load profiles are of active energy: no other quantity is compared
     with them."""
-    verdict = kinds.verdict(series, tz=tz, direction=obis.direction, quantity=obis.quantity)
+    verdict = kinds.verdict(
+        series, tz=tz, direction=obis.direction, quantity=obis.quantity, tariff=obis.tariff
+    )
     if len(series) < 2:
         return UnitProfile(verdict, quality(series).completeness, None, None, None)
     return UnitProfile(

@@ -340,16 +340,16 @@ def chosen_channel(unit: Unit, obis: str | None) -> Channel | None:
     channels = energy_channels(unit)
     if obis is None:
         return channels[0] if channels else None
-    for channel in unit.channels.all():
-        if channel.obis == obis and not channel.decoded.energy:
-            raise ValueError(
-                f"{channel.decoded.not_energy}: the analysis reads energy channels (this "
-                f"unit's: {', '.join(c.obis for c in channels) or 'none'})."
-            )
-        if channel.obis == obis:
-            return channel
-    known = ", ".join(channel.obis for channel in unit.channels.all()) or "none"
-    raise ValueError(f"unit {unit.muid} has no channel {obis} (it has: {known}).")
+    named = next((channel for channel in unit.channels.all() if channel.obis == obis), None)
+    if named is None:
+        known = ", ".join(channel.obis for channel in unit.channels.all()) or "none"
+        raise ValueError(f"unit {unit.muid} has no channel {obis} (it has: {known}).")
+    if not named.decoded.energy:
+        raise ValueError(
+            f"{named.decoded.not_energy}: the analysis reads energy channels (this unit's: "
+            f"{', '.join(channel.obis for channel in channels) or 'none'})."
+        )
+    return named
 
 
 @dataclass(frozen=True)

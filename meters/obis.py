@@ -40,18 +40,26 @@ class Quantity(StrEnum):
     APPARENT = "apparent energy"  # voltage x current, whatever their phase
 
 
-# C groups of energy quantities: active and reactive import and export, the four reactive
-# quadrants, apparent import and export, absolute and net active; the per-phase ones are these
-# plus 20, 40 and 60.
+# The C groups of electrical energy, less their phase: the quantity each counts, what of it,
+# the direction of that energy where it has one, and its sign as IEC 62056-61 writes it.
+C_GROUPS: dict[int, tuple[Quantity, str, Direction | None, str]] = {
+    1: (Quantity.ACTIVE, "import", Direction.IMPORT, "+A"),
+    2: (Quantity.ACTIVE, "export", Direction.EXPORT, "-A"),
+    3: (Quantity.REACTIVE, "import", Direction.IMPORT, "+R"),
+    4: (Quantity.REACTIVE, "export", Direction.EXPORT, "-R"),
+    5: (Quantity.REACTIVE, "quadrant I", None, "+Ri"),
+    6: (Quantity.REACTIVE, "quadrant II", None, "+Rc"),
+    7: (Quantity.REACTIVE, "quadrant III", None, "-Ri"),
+    8: (Quantity.REACTIVE, "quadrant IV", None, "-Rc"),
+    9: (Quantity.APPARENT, "import", Direction.IMPORT, "+S"),
+    10: (Quantity.APPARENT, "export", Direction.EXPORT, "-S"),
+    15: (Quantity.ACTIVE, "absolute", None, "|+A| + |-A|"),
+    16: (Quantity.ACTIVE, "net", None, "+A - -A"),
+}
+# A C group adds 20, 40 or 60 to name the phase L1, L2 or L3.
+PHASES = {0: "", 20: ", phase L1", 40: ", phase L2", 60: ", phase L3"}
 QUANTITY_OF_C = {
-    base + phase: quantity
-    for quantity, bases in (
-        (Quantity.ACTIVE, (1, 2, 15, 16)),
-        (Quantity.REACTIVE, (3, 4, 5, 6, 7, 8)),
-        (Quantity.APPARENT, (9, 10)),
-    )
-    for base in bases
-    for phase in (0, 20, 40, 60)
+    base + phase: quantity for base, (quantity, *_) in C_GROUPS.items() for phase in PHASES
 }
 # Each quantity's units of energy and of power.
 UNITS = {
@@ -95,6 +103,11 @@ class ObisCode:
         return f"{self.code} measures {self.measures}{unit}, not energy"
 
     @property
+    def tariff(self) -> int:
+        """The tariff an energy code counts in (its E group), 0 for the total of all tariffs."""
+        return int(self.hex[8:10], 16) if self.quantity is not None else 0
+
+    @property
     def energy_unit(self) -> str | None:
         """The unit of an interval's energy (what the analysis reads from the readings)."""
         if not self.energy:
@@ -115,22 +128,6 @@ class ObisCode:
         return POWER_OF_ENERGY.get(self.energy_unit or "")
 
 
-# The C groups of electrical energy (those of QUANTITY_OF_C less their phase): what each
-# counts, the direction of that energy where it has one, and its sign as IEC 62056-61 writes it.
-C_GROUPS: dict[int, tuple[str, Direction | None, str]] = {
-    1: ("import", Direction.IMPORT, "+A"),
-    2: ("export", Direction.EXPORT, "-A"),
-    3: ("import", Direction.IMPORT, "+R"),
-    4: ("export", Direction.EXPORT, "-R"),
-    5: ("quadrant I", None, "+Ri"),
-    6: ("quadrant II", None, "+Rc"),
-    7: ("quadrant III", None, "-Ri"),
-    8: ("quadrant IV", None, "-Rc"),
-    9: ("import", Direction.IMPORT, "+S"),
-    10: ("export", Direction.EXPORT, "-S"),
-    15: ("absolute", None, "|+A| + |-A|"),
-    16: ("net", None, "+A - -A"),
-}
 # The C groups of electricity's other quantities (less their phase): what each measures, and
 # its unit.
 MEASURED_OF_C: dict[int, tuple[str, str | None]] = {
@@ -139,7 +136,6 @@ MEASURED_OF_C: dict[int, tuple[str, str | None]] = {
     13: ("power factor", None),
     14: ("frequency", "Hz"),
 }
-PHASES = {0: "", 20: ", phase L1", 40: ", phase L2", 60: ", phase L3"}
 # A power's sign, where it differs from its energy's: P for active, Q for reactive power.
 POWER_SIGNS = str.maketrans("AR", "PQ")
 MEASURES = {Measure.REGISTER: ", total register", Measure.POWER: ", instantaneous"}
@@ -183,7 +179,7 @@ def decode(hex_code: str) -> ObisCode:
     if quantity is None:
         return _other(normalized, code, measure, c, d)
     phase = _phase(c, C_GROUPS)
-    name, direction, sign = C_GROUPS[c - phase]
+    _, name, direction, sign = C_GROUPS[c - phase]
     power = measure is Measure.POWER
     if power:
         sign = sign.translate(POWER_SIGNS)

@@ -206,6 +206,17 @@ def test_tariff_registers_sent_with_readable_keys_are_read_as_import_and_export(
     ]
     short = str(muid)[:8]
     assert f"while {short} export exports" in page  # the pair is netted
+    # One tariff's register counts only in that tariff's hours: its shape tells no kind.
+    assert page.count("undetermined: the channel counts tariff 1 alone (OBIS E = 1)") == 2
+
+
+def test_a_tariff_channel_is_not_given_a_kind_and_says_why(consumer_series):
+    day_tariff = consumer_series.where(consumer_series.index.hour.isin(range(6, 20)), 0.0)
+
+    read = verdict(day_tariff, tz=ZURICH, tariff=1)
+
+    assert read.kind is Kind.UNDETERMINED
+    assert read.missing.startswith("the channel counts tariff 1 alone")
 
 
 VOLTAGE = "0100200700FF"  # 1-0:32.7.0, the voltage of phase L1

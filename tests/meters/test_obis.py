@@ -197,3 +197,11 @@ def test_energy_and_other_media_are_read_as_energy(readable):
 
     assert code.energy
     assert code.not_energy == ""
+
+
+@pytest.mark.parametrize(
+    ("readable", "tariff"),
+    [("1-0:1.8.0", 0), ("1-0:1.8.1", 1), ("1-0:2.8.2", 2), ("1-0:32.7.3", 0), ("7-0:3.0.1", 0)],
+)
+def test_an_energy_code_counts_in_the_tariff_of_its_e_group(readable, tariff):
+    assert decode(obis_hex(readable)).tariff == tariff
