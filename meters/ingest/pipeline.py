@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +53,8 @@ from meters.selectors import READING_INTERVAL
 
 logger = logging.getLogger(__name__)
 
+# The intervals meters report at, from a minute to a day (each divides a day).
+METER_INTERVALS = tuple(timedelta(minutes=m) for m in (1, 5, 10, 15, 30, 60, 1440))
 # A batch is written once its complete sources hold this many readings, or this many sources,
 # or the first of them has waited this long (seconds): big enough that a fleet of small polls
 # does not pay a transaction each, soon enough that a slow fleet still commits steadily.
@@ -193,10 +195,11 @@ def refill_windows(
     resume: dict[uuid.UUID, datetime | None], *, now: datetime
 ) -> dict[uuid.UUID, tuple[Window, ...]]:
     """Per unit, the UTC days of the last METERS_REFILL_DAYS before its resume point on which
-    a channel holds fewer readings than its 15-minute intervals (one query for all units).
+    a channel holds fewer readings than its intervals (one query for all units).
 
     A day counts only from the channel's first reading on, so a unit that started mid-week is
-    not asked for days it never had.
+    not asked for days it never had. A channel's interval is told by its fullest day (see
+    reading_step): an hourly meter's 24 readings make a whole day, not a day of gaps.
     """
     resume = {muid: at for muid, at in resume.items() if at is not None}
     if not resume or settings.METERS_REFILL_DAYS <= 0:
@@ -215,16 +218,30 @@ def refill_windows(
     }
     gaps: dict[uuid.UUID, list[Window]] = {}
     channels = Channel.objects.filter(unit__muid__in=list(resume), first_reading_at__isnull=False)
+    fullest = Counter()
+    for (channel_id, _), n in counts.items():
+        fullest[channel_id] = max(fullest[channel_id], n)
     for muid, channel_id, first in channels.values_list("unit__muid", "pk", "first_reading_at"):
         start, stop = max(since, first), resume[muid]
+        step = reading_step(fullest[channel_id])
         day = start.replace(hour=0, minute=0, second=0, microsecond=0)
         while day < stop:
             low, high = max(day, start), min(day + timedelta(days=1), stop)
-            expected = -((low - high) // READING_INTERVAL)  # intervals starting in [low, high)
+            expected = -((low - high) // step)  # intervals starting in [low, high)
             if counts.get((channel_id, day), 0) < expected:
                 gaps.setdefault(muid, []).append(Window(low, high))
             day += timedelta(days=1)
     return {muid: _merged(windows) for muid, windows in gaps.items()}
+
+
+def reading_step(most_in_a_day: int) -> timedelta:
+    """The interval of a channel whose fullest UTC day held `most_in_a_day` readings: the
+    longest of the usual meter intervals that fits that many in a day (a day short of a reading
+    or two still reads as its meter's interval); 15 minutes when nothing is known."""
+    if most_in_a_day <= 0:
+        return READING_INTERVAL
+    fits = timedelta(days=1) / most_in_a_day
+    return max((step for step in METER_INTERVALS if step <= fits), default=METER_INTERVALS[0])
 
 
 def _merged(windows: list[Window]) -> tuple[Window, ...]:

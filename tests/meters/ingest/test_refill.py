@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from meters.ingest import ingest_unit, unit_sources
+from meters.ingest.pipeline import reading_step
 from meters.ingest.read import Window
 from meters.models import Reading
 from meters.moments import format_utc
 from tests.conftest import CONSUMER
-from tests.factories import feed_series
+from tests.factories import feed_record, feed_series
 from tests.meters.ingest.conftest import QueryApi
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +97,38 @@ def test_an_explicit_start_asks_for_its_range_only(api, now):
 
     assert poll.refills == ()
     assert poll.window == Window(now - 2 * DAY, poll.window.stop)
+
+
+@pytest.fixture
+def hourly_api(source, settings, now):
+    """Ten days of a meter that reports every hour, up to today."""
+    settings.METERS_REFILL_DAYS = 7
+    hours = [now - 10 * DAY + timedelta(hours=i) for i in range(10 * 24)]
+    server = QueryApi([feed_record(at, 0.5, muid=CONSUMER.muid) for at in reversed(hours)])
+    source.expect_request(PATH).respond_with_handler(server)
+    return server
+
+
+def test_an_hourly_meter_with_complete_days_is_not_asked_again(hourly_api):
+    assert ingest_unit(CONSUMER.muid).ok
+
+    (poll,) = unit_sources([CONSUMER.muid])
+
+    assert poll.refills == ()  # 24 readings make a whole day of an hourly meter
+
+
+def test_a_gap_of_an_hourly_meter_is_asked_for_again(hourly_api, now):
+    assert ingest_unit(CONSUMER.muid).ok
+    Reading.objects.filter(timestamp=now - 3 * DAY + timedelta(hours=5)).delete()
+
+    (poll,) = unit_sources([CONSUMER.muid])
+
+    assert poll.refills == (Window(now - 3 * DAY, now - 2 * DAY),)
+
+
+@pytest.mark.parametrize(
+    ("most_in_a_day", "minutes"),
+    [(96, 15), (95, 15), (50, 15), (48, 30), (24, 60), (23, 60), (288, 5), (1, 1440), (0, 15)],
+)
+def test_a_channel_s_interval_is_told_by_its_fullest_day(most_in_a_day, minutes):
+    assert reading_step(most_in_a_day) == timedelta(minutes=minutes)
