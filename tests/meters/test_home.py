@@ -31,6 +31,18 @@ def test_each_unit_links_to_its_report_its_api_and_its_admin_page(home, unit):
     assert f'href="/analysis/{unit.muid}/?channel={unit.obis}"' in block
 
 
+def test_a_channel_that_is_not_energy_links_to_its_readings_not_to_a_report(
+    challenge_data, staff_client
+):
+    consumer = Unit.objects.get(muid=CONSUMER.muid)
+    consumer.channels.create(obis="0100200700FF")  # 1-0:32.7.0, a voltage
+
+    block = unit_block(staff_client.get("/").content.decode(), CONSUMER.muid)
+
+    assert f'href="/api/v1/readings/?muid={CONSUMER.muid}&amp;obis=0100200700FF"' in block
+    assert "?channel=0100200700FF" not in block
+
+
 def test_a_span_is_written_with_its_zone(home):
     block = unit_block(home, CONSUMER.muid)
 
