@@ -218,5 +218,5 @@ def report_chart(request: HttpRequest, muid, name: str) -> HttpResponse:
         return chosen
     _unit, channel, form = chosen
     if channel is None:
-        raise Http404("This unit has no channels.")
+        raise Http404("This unit has no energy channels.")
     return _svg_response(unit_chart_svg(channel=channel, params=form.params(), name=name))

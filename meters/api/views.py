@@ -176,7 +176,7 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
         except ValueError as error:
             raise ValidationError({"obis": [str(error)]}) from None
         if channel is None:
-            raise NotFound("This unit has no channels.")
+            raise NotFound("This unit has no energy channels.")
         window = channel_profile(channel=channel, params=params)
         return Response(profile_data(muid=unit.muid, obis=channel.obis, window=window))
 
