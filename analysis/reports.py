@@ -516,25 +516,29 @@ def build_overview(
     labelled = {labels[channel]: s.rename(labels[channel]) for channel, s in analysed.items()}
     rows = []
     for channel, values in series.items():
+        decoded = channel.decoded
         if channel not in analysed:
-            rows.append(_not_analysed_row(channel))
+            # Listed with its span and why it is not read: no total, kind or direction.
+            rows.append(
+                _channel_row(
+                    channel,
+                    direction="",
+                    total=None,
+                    label=f"{str(channel.unit.muid)[:8]} {channel.code}",
+                    unit=decoded.unit_of_measure or "",
+                    not_analysed=decoded.not_energy,
+                )
+            )
             continue
-        unit, power_unit = units_of(channel.decoded)
+        unit, power_unit = units_of(decoded)
         passport = None
         if len(values) > 1:
-            passport = unit_profile(values, tz=tz, obis=channel.decoded).passport
+            passport = unit_profile(values, tz=tz, obis=decoded).passport
         rows.append(
-            ChannelRow(
-                muid=str(channel.unit.muid),
-                obis=channel.obis,
-                code=channel.code,
-                description=channel.decoded.description,
-                direction=str(channel.decoded.direction or "unknown"),
-                first=channel.first_reading_at,
-                last=channel.last_reading_at,
-                readings=channel.reading_count,
+            _channel_row(
+                channel,
+                direction=str(decoded.direction or "unknown"),
                 total=totals.get(channel.pk, 0.0),
-                completeness=channel_completeness(channel),
                 label=labels[channel],
                 passport=passport,
                 unit=unit,
@@ -631,22 +635,18 @@ def build_overview(
     )
 
 
-def _not_analysed_row(channel: Channel) -> ChannelRow:
-    """The row of a channel that is not energy: its span and count, and why it is not read."""
+def _channel_row(channel: Channel, **figures) -> ChannelRow:
+    """The overview's row of a channel: what the channel itself stores, and `figures`."""
     return ChannelRow(
         muid=str(channel.unit.muid),
         obis=channel.obis,
         code=channel.code,
         description=channel.decoded.description,
-        direction="",
         first=channel.first_reading_at,
         last=channel.last_reading_at,
         readings=channel.reading_count,
-        total=None,
         completeness=channel_completeness(channel),
-        label=f"{str(channel.unit.muid)[:8]} {channel.code}",
-        unit=channel.decoded.unit_of_measure or "",
-        not_analysed=channel.decoded.not_energy,
+        **figures,
     )
 
 

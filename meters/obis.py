@@ -138,6 +138,8 @@ MEASURED_OF_C: dict[int, tuple[str, str | None]] = {
 }
 # A power's sign, where it differs from its energy's: P for active, Q for reactive power.
 POWER_SIGNS = str.maketrans("AR", "PQ")
+# What a reading of an energy code is, by its D group (any other: energy per period).
+MEASURE_OF_D = {8: Measure.REGISTER, 7: Measure.POWER}
 MEASURES = {Measure.REGISTER: ", total register", Measure.POWER: ", instantaneous"}
 ENERGY_PER_PERIOD = 0x1D  # D = 29, what the feed sends: the energy of each 15-minute interval
 
@@ -174,10 +176,12 @@ def decode(hex_code: str) -> ObisCode:
     gets its readable form only."""
     normalized = hex_code.upper()
     code = format_obis(normalized)
-    measure, quantity = _measure(normalized), _quantity(normalized)
     c, d, e = (int(normalized[i : i + 2], 16) for i in (4, 6, 8))
-    if quantity is None:
-        return _other(normalized, code, measure, c, d)
+    electricity = normalized[:2] == "01"
+    quantity = QUANTITY_OF_C.get(c) if electricity else None
+    if quantity is None:  # not electricity, or not energy: read as it is
+        return _other(normalized, code, c, d, electricity=electricity)
+    measure = MEASURE_OF_D.get(d, Measure.PER_PERIOD)
     phase = _phase(c, C_GROUPS)
     _, name, direction, sign = C_GROUPS[c - phase]
     power = measure is Measure.POWER
@@ -193,33 +197,21 @@ def decode(hex_code: str) -> ObisCode:
     return ObisCode(normalized, code, description, direction, unit, measure, quantity)
 
 
-def _other(normalized: str, code: str, measure: Measure, c: int, d: int) -> ObisCode:
+def _other(normalized: str, code: str, c: int, d: int, *, electricity: bool) -> ObisCode:
     """A code that is no electrical energy: an electricity code of another quantity is named
     by its C group, any other gets its readable form."""
-    phase = _phase(c, MEASURED_OF_C) if normalized[:2] == "01" else None
+    phase = _phase(c, MEASURED_OF_C) if electricity else None
     if phase is None:
         return ObisCode(
             normalized, code, f"OBIS {code} (not an electrical energy code)", None, None
         )
     measures, unit = MEASURED_OF_C[c - phase]
-    processing = ", instantaneous" if d == 7 else f", value group D = {d}"
+    instant = MEASURE_OF_D.get(d) is Measure.POWER  # D = 7: an instantaneous value
+    processing = ", instantaneous" if instant else f", value group D = {d}"
     description = f"{measures.capitalize()}{processing}{PHASES[phase]}"
-    return ObisCode(normalized, code, description, None, unit, measure, measures=measures)
+    return ObisCode(normalized, code, description, None, unit, measures=measures)
 
 
 def _phase(c: int, groups: dict[int, object]) -> int | None:
     """The phase offset (0, 20, 40, 60) that takes C group `c` to one of `groups`."""
     return next((offset for offset in PHASES if c - offset in groups), None)
-
-
-def _quantity(normalized: str) -> Quantity | None:
-    if normalized[:2] != "01":
-        return None  # not electricity
-    return QUANTITY_OF_C.get(int(normalized[4:6], 16))
-
-
-def _measure(normalized: str) -> Measure:
-    processing = int(normalized[6:8], 16)
-    if _quantity(normalized) is None:
-        return Measure.PER_PERIOD  # not electricity, or not energy: read as it is
-    return {8: Measure.REGISTER, 7: Measure.POWER}.get(processing, Measure.PER_PERIOD)

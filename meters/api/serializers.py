@@ -431,12 +431,14 @@ def profile_data(*, muid, obis: str, window) -> dict:
             ],
         }
     test = profile.backtest
+    code = decode(obis)
+    energy_unit, power_unit = units_of(code)
     return {
         "muid": str(muid),
         "obis": obis,
-        "measure": decode(obis).measure.value,
-        "energy_unit": units_of(decode(obis))[0],
-        "power_unit": units_of(decode(obis))[1],
+        "measure": code.measure.value,
+        "energy_unit": energy_unit,
+        "power_unit": power_unit,
         "tz": str(window.tz),
         "start": _local(window.start and window.start.astimezone(window.tz)),
         "end": _local(window.end and window.end.astimezone(window.tz)),
